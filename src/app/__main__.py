@@ -1,0 +1,79 @@
+"""`app`: the command line (dev, run, tenants). `python -m app` works too."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from dataclasses import replace
+
+import click
+import uvicorn
+
+from app.settings import Settings, SettingsError
+from app.telemetry.logging import configure_logging
+from app.tenants.cli import tenants
+
+
+@click.group()
+def main() -> None:
+    """Cobreja: a multi-tenant REST API service."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, help="TCP port to bind.")
+def dev(host: str, port: int) -> None:
+    """Zero-config development server: embedded PostgreSQL + Redis, a demo tenant, one worker."""
+    from app.dev import prepare_dev, print_banner
+    from app.asgi import create_app
+
+    settings = prepare_settings(dev=True)
+    demo_token = asyncio.run(prepare_dev(settings))
+    print_banner(settings, demo_token, host, port)
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, help="TCP port to bind.")
+@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+def run(host: str, port: int, workers: int) -> None:
+    """Production server on external PostgreSQL and Redis (DATABASE_URL, REDIS_URL, ADMIN_API_KEY)."""
+    from app.preflight import preflight
+
+    settings = prepare_settings(dev=False)
+    problems = asyncio.run(preflight(settings))
+    if problems:
+        for line in problems:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(1)
+    uvicorn.run("app.asgi:create_app", factory=True, host=host, port=port, workers=workers,
+                access_log=False, log_level="warning", timeout_graceful_shutdown=30)
+
+
+def prepare_settings(dev: bool) -> Settings:
+    """Settings from the environment; `dev` fills gaps with embedded servers and a fresh admin key."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    configure_logging(settings.log_level)
+    if not dev:
+        missing = [name for name, value in (("DATABASE_URL", settings.database_url),
+                   ("REDIS_URL", settings.redis_url), ("ADMIN_API_KEY", settings.admin_api_key)) if not value]
+        if missing:
+            click.echo(f"error: `app run` needs {', '.join(missing)} (use `app dev` for embedded servers)", err=True)
+            sys.exit(2)
+        return settings
+    from app.dev import with_embedded_servers
+
+    settings = with_embedded_servers(settings)
+    return settings if settings.admin_api_key else replace(settings, admin_api_key=secrets.token_urlsafe(32))
+
+
+main.add_command(tenants)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""create_app(): the one place the Litestar application is assembled (tests call it too)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.plugins.problem_details import ProblemDetailsPlugin
+
+from app import db
+from app.errors import problem_details_config
+from app.items.routes import ItemController
+from app.openapi import openapi_config
+from app.settings import Settings
+from app.telemetry.logging import configure_logging
+from app.tenants.resolver import TokenCache, TokenResolver
+from app.tenants.routes import AdminTenantController
+from app.tenants.service import TenantService
+from app.tenants.token_store import TokenStore, connect_redis
+
+VERSION = version("cobreja")
+
+
+@get("/health", tags=["health"], summary="Liveness: the process answers", include_in_schema=True)
+async def health() -> dict[str, str]:
+    """Answers without touching any dependency."""
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the application for `settings` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await db.start_pool(settings)
+        redis = connect_redis(settings.redis_url, settings.redis_timeout_seconds)
+        store = TokenStore(redis)
+        app.state.resolver = TokenResolver(
+            TokenCache(settings.token_cache_ttl_seconds, settings.token_cache_max_entries), store)
+        app.state.tenant_service = TenantService(store)
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await db.stop_pool()
+
+    return Litestar(
+        route_handlers=[health, ItemController, AdminTenantController],
+        lifespan=[lifespan],
+        plugins=[ProblemDetailsPlugin(problem_details_config())],
+        openapi_config=openapi_config(VERSION),
+        request_max_body_size=settings.max_request_body_bytes,
+        state=State({"settings": settings}),
+    )

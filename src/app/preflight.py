@@ -1,0 +1,40 @@
+"""Start-up checks of `app run`: fail fast, with a clear message, when a dependency is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from redis.exceptions import RedisError
+
+from app import db
+from app.settings import Settings
+from app.tenants.migrations import migrate_shared
+from app.tenants.token_store import connect_redis
+
+PREFLIGHT_TIMEOUT_SECONDS = 5.0
+
+
+async def preflight(settings: Settings) -> list[str]:
+    """Check PostgreSQL (and migrate the shared schema) and Redis; return what is wrong, if anything."""
+    problems = []
+    try:
+        await asyncio.wait_for(_check_postgres(settings), PREFLIGHT_TIMEOUT_SECONDS)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        problems.append(f"PostgreSQL at DATABASE_URL is unreachable: {type(exc).__name__}: {exc}")
+    redis = connect_redis(settings.redis_url, PREFLIGHT_TIMEOUT_SECONDS)
+    try:
+        await redis.ping()
+    except RedisError as exc:
+        problems.append(f"Redis at REDIS_URL is unreachable: {type(exc).__name__}: {exc}")
+    finally:
+        await redis.aclose()
+    return problems
+
+
+async def _check_postgres(settings: Settings) -> None:
+    await db.start_pool(settings)
+    try:
+        await migrate_shared()
+    finally:
+        await db.stop_pool()

@@ -1,0 +1,1 @@
+"""Telemetry: one Litestar plugin per signal (logs now; traces and metrics follow)."""

@@ -1,0 +1,1 @@
+"""Tenancy: the registry, tokens, resolution, lifecycle service, admin routes and CLI."""

@@ -1,0 +1,98 @@
+"""`app tenants ...`: the CLI face of the tenant service (same service layer as the admin API)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import TypeVar
+
+import click
+import msgspec
+
+from app import db
+from app.dev import with_embedded_servers
+from app.errors import DomainError
+from app.settings import Settings
+from app.tenants.migrations import migrate_shared
+from app.tenants.schemas import TenantCreated, TenantOut
+from app.tenants.service import TenantService
+from app.tenants.token_store import TokenStore, connect_redis
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def tenant_service(settings: Settings) -> AsyncIterator[TenantService]:
+    """A TenantService on a small pool, with the shared schema migrated."""
+    await db.start_pool(replace(settings, db_pool_min_size=1, db_pool_max_size=2))
+    redis = connect_redis(settings.redis_url, settings.redis_timeout_seconds)
+    try:
+        await migrate_shared()
+        yield TenantService(TokenStore(redis))
+    finally:
+        await redis.aclose()
+        await db.stop_pool()
+
+
+def run_with_service(work: Callable[[TenantService], Awaitable[T]]) -> T:
+    """Run `work` against the configured (or embedded dev) servers; domain errors exit 1."""
+    settings = with_embedded_servers(Settings.from_env())
+
+    async def main() -> T:
+        async with tenant_service(settings) as service:
+            return await work(service)
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        click.echo(f"error: {exc.detail}", err=True)
+        sys.exit(1)
+
+
+def _print_tenant(tenant: TenantOut) -> None:
+    click.echo(f"{tenant.slug}\t{tenant.status}\tschema={tenant.schema}\tcreated={tenant.created_at:%Y-%m-%d %H:%M:%S}")
+
+
+def _print_created(created: TenantCreated, as_json: bool) -> None:
+    if as_json:
+        click.echo(msgspec.json.encode(created).decode())
+        return
+    _print_tenant(created.tenant)
+    click.echo(f"token: {created.token}")
+    click.echo("Store the token now: it is kept only as a hash and cannot be shown again.", err=True)
+
+
+@click.group("tenants")
+def tenants() -> None:
+    """Create and inspect tenants."""
+
+
+@tenants.command("create")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def create(slug: str, as_json: bool) -> None:
+    """Create tenant SLUG and print its token (once)."""
+    _print_created(run_with_service(lambda service: service.create(slug)), as_json)
+
+
+@tenants.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def list_(as_json: bool) -> None:
+    """List every tenant."""
+    found = run_with_service(lambda service: service.list())
+    if as_json:
+        click.echo(msgspec.json.encode(found).decode())
+    for tenant in [] if as_json else found:
+        _print_tenant(tenant)
+
+
+@tenants.command("show")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def show(slug: str, as_json: bool) -> None:
+    """Show tenant SLUG."""
+    tenant = run_with_service(lambda service: service.get(slug))
+    click.echo(msgspec.json.encode(tenant).decode()) if as_json else _print_tenant(tenant)

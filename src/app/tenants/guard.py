@@ -1,0 +1,47 @@
+"""Request-side tenancy: the X-TOKEN dependency, the tenant scope and the admin-key guard."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from app.db import TenantScope
+from app.errors import TenantSuspended, Unauthenticated
+from app.tenants.resolver import TokenResolver
+from app.tenants.schemas import TenantRecord
+
+TOKEN_HEADER = "x-token"
+ADMIN_HEADER = "x-admin-key"
+UNAUTHENTICATED_DETAIL = "A valid X-TOKEN header is required."
+
+
+async def provide_tenant(request: Request[Any, Any, Any]) -> TenantRecord:
+    """The caller's tenant: 401 (one body for missing, unknown and revoked) or 403 if suspended."""
+    token = request.headers.get(TOKEN_HEADER)
+    if not token:
+        raise Unauthenticated(UNAUTHENTICATED_DETAIL)
+    resolver: TokenResolver = request.app.state.resolver
+    record = await resolver.resolve(token)
+    if record is None:
+        raise Unauthenticated(UNAUTHENTICATED_DETAIL)
+    if record.status != "active":
+        raise TenantSuspended(f"Tenant {record.slug!r} is suspended.")
+    request.state.tenant = record.slug
+    return record
+
+
+async def provide_tenant_scope(tenant: TenantRecord) -> TenantScope:
+    """The transaction scope of the caller's schema (see app.db.TenantScope)."""
+    return TenantScope(tenant.schema)
+
+
+def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Allow the request only with the right X-ADMIN-KEY, compared in constant time (R4)."""
+    expected: str = connection.app.state.settings.admin_api_key
+    given = connection.headers.get(ADMIN_HEADER, "")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthenticated("A valid X-ADMIN-KEY header is required.")

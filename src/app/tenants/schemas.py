@@ -1,0 +1,42 @@
+"""Wire and cache shapes of tenants (msgspec)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+TenantStatus = Literal["active", "suspended"]
+
+
+class TenantRecord(msgspec.Struct, frozen=True, gc=False):
+    """What a token resolves to: cached in process and in Redis; never holds the token."""
+
+    slug: str
+    schema: str
+    status: TenantStatus
+
+
+class TenantCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of `POST /admin/tenants`."""
+
+    slug: Annotated[str, msgspec.Meta(min_length=1, max_length=43, description="tenant slug, ^[a-z][a-z0-9_]*$")]
+
+
+class TenantOut(msgspec.Struct):
+    """A tenant as the admin API and the CLI show it (no token material)."""
+
+    slug: str
+    schema: str
+    status: TenantStatus
+    placement: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TenantCreated(msgspec.Struct):
+    """The answer to a creation: the tenant and its token, shown this once and never again."""
+
+    tenant: TenantOut
+    token: str

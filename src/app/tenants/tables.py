@@ -1,0 +1,29 @@
+"""The durable tenant registry (T2), in the shared schema, reached only by qualified names."""
+
+from __future__ import annotations
+
+from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from app.tenants.naming import SHARED_SCHEMA
+
+
+class Tenant(Table, schema=SHARED_SCHEMA, tablename="tenant"):
+    """One row per tenant: its slug, schema, lifecycle status and placement."""
+
+    slug = Varchar(length=50, unique=True, index=True)
+    schema_name = Varchar(length=63, unique=True)
+    status = Varchar(length=20, default="active")
+    placement = Varchar(length=100, default="default")
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class TenantToken(Table, schema=SHARED_SCHEMA, tablename="tenant_token"):
+    """The SHA-256 hashes of a tenant's tokens; a revoked token keeps its row with `revoked_at`."""
+
+    token_hash = Varchar(length=64, unique=True, index=True)
+    tenant = ForeignKey(references=Tenant, on_delete=OnDelete.cascade, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    revoked_at = Timestamptz(null=True, default=None)
