@@ -10,6 +10,9 @@ from dataclasses import replace
 import click
 import uvicorn
 
+from app.asgi import create_app
+from app.dev import prepare_dev, print_banner, with_embedded_servers
+from app.preflight import preflight
 from app.settings import Settings, SettingsError
 from app.telemetry.logging import configure_logging
 from app.tenants.cli import tenants
@@ -25,9 +28,6 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, help="TCP port to bind.")
 def dev(host: str, port: int) -> None:
     """Zero-config development server: embedded PostgreSQL + Redis, a demo tenant, one worker."""
-    from app.dev import prepare_dev, print_banner
-    from app.asgi import create_app
-
     settings = prepare_settings(dev=True)
     demo_token = asyncio.run(prepare_dev(settings))
     print_banner(settings, demo_token, host, port)
@@ -35,21 +35,32 @@ def dev(host: str, port: int) -> None:
 
 
 @main.command()
-@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to bind.")
+@click.option(
+    "--host",
+    default="0.0.0.0",  # noqa: S104  (a production server serves its network)
+    show_default=True,
+    help="Interface to bind.",
+)
 @click.option("--port", default=8000, show_default=True, help="TCP port to bind.")
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
 def run(host: str, port: int, workers: int) -> None:
     """Production server on external PostgreSQL and Redis (DATABASE_URL, REDIS_URL, ADMIN_API_KEY)."""
-    from app.preflight import preflight
-
     settings = prepare_settings(dev=False)
     problems = asyncio.run(preflight(settings))
     if problems:
         for line in problems:
             click.echo(f"error: {line}", err=True)
         sys.exit(1)
-    uvicorn.run("app.asgi:create_app", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_level="warning", timeout_graceful_shutdown=30)
+    uvicorn.run(
+        "app.asgi:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+    )
 
 
 def prepare_settings(dev: bool) -> Settings:
@@ -61,14 +72,19 @@ def prepare_settings(dev: bool) -> Settings:
         sys.exit(2)
     configure_logging(settings.log_level)
     if not dev:
-        missing = [name for name, value in (("DATABASE_URL", settings.database_url),
-                   ("REDIS_URL", settings.redis_url), ("ADMIN_API_KEY", settings.admin_api_key)) if not value]
+        missing = [
+            name
+            for name, value in (
+                ("DATABASE_URL", settings.database_url),
+                ("REDIS_URL", settings.redis_url),
+                ("ADMIN_API_KEY", settings.admin_api_key),
+            )
+            if not value
+        ]
         if missing:
             click.echo(f"error: `app run` needs {', '.join(missing)} (use `app dev` for embedded servers)", err=True)
             sys.exit(2)
         return settings
-    from app.dev import with_embedded_servers
-
     settings = with_embedded_servers(settings)
     return settings if settings.admin_api_key else replace(settings, admin_api_key=secrets.token_urlsafe(32))
 

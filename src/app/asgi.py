@@ -41,7 +41,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = connect_redis(settings.redis_url, settings.redis_timeout_seconds)
         store = TokenStore(redis)
         app.state.resolver = TokenResolver(
-            TokenCache(settings.token_cache_ttl_seconds, settings.token_cache_max_entries), store)
+            TokenCache(settings.token_cache_ttl_seconds, settings.token_cache_max_entries), store
+        )
         app.state.tenant_service = TenantService(store)
         try:
             yield

@@ -8,7 +8,7 @@ tenant's schema, so a pooled connection can never carry one tenant into the next
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 from loguru import logger
@@ -71,7 +71,7 @@ def quote_ident(name: str) -> str:
 class TenantScope:
     """Runs a unit of work inside the tenant's transaction (injected into tenant handlers)."""
 
-    __slots__ = ("schema", "_search_path")
+    __slots__ = ("_search_path", "schema")
 
     def __init__(self, schema: str) -> None:
         self.schema = schema
@@ -93,11 +93,5 @@ class TenantScope:
     async def _run_once(self, work: Callable[[], Awaitable[T]]) -> T:
         async with ENGINE.transaction() as transaction:
             await transaction.connection.execute(SET_SEARCH_PATH, self._search_path)
-            return await work()
-
-
-async def fetch_one(query: str, *args: Any) -> asyncpg.Record | None:
-    """One row of a schema-qualified query outside any tenant scope (registry, health)."""
-    async with ENGINE.pool.acquire() as connection:  # type: ignore[union-attr]
-        row: asyncpg.Record | None = await connection.fetchrow(query, *args)
-        return row
+            result = await work()
+        return result

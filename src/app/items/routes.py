@@ -6,8 +6,8 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, delete, get, patch, post, put
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, Parameter
 
 from app.db import TenantScope
 from app.items import service
@@ -31,7 +31,7 @@ class ItemController(Controller):
     @get("/", responses=_READ, summary="List items, newest first")
     async def list_items(
         self,
-        tenant_db: TenantScope,
+        tenant_db: NamedDependency[TenantScope],
         limit: Annotated[int, Parameter(ge=1, le=200, description="page size (max 200)")] = 50,
         offset: Annotated[int, Parameter(ge=0, le=MAX_OFFSET, description="items to skip")] = 0,
         status: Annotated[ItemStatus | None, Parameter(description="only items in this status")] = None,
@@ -40,27 +40,33 @@ class ItemController(Controller):
         return await tenant_db.run(lambda: service.list_items(limit, offset, status))
 
     @post("/", status_code=201, responses=_WRITE, summary="Create an item")
-    async def create_item(self, tenant_db: TenantScope, data: ItemWrite) -> Response[ItemOut]:
+    async def create_item(
+        self, tenant_db: NamedDependency[TenantScope], data: JSONBody[ItemWrite]
+    ) -> Response[ItemOut]:
         """Create an item; `Location` points at it."""
         item = await tenant_db.run(lambda: service.create_item(data))
         return Response(item, status_code=201, headers={"Location": f"/items/{item.id}"})
 
     @get("/{item_id:uuid}", responses=_READ, summary="Get an item")
-    async def get_item(self, tenant_db: TenantScope, item_id: UUID) -> ItemOut:
+    async def get_item(self, tenant_db: NamedDependency[TenantScope], item_id: FromPath[UUID]) -> ItemOut:
         """One item of the tenant."""
         return await tenant_db.run(lambda: service.get_item(item_id))
 
     @put("/{item_id:uuid}", responses=_WRITE, summary="Replace an item")
-    async def replace_item(self, tenant_db: TenantScope, item_id: UUID, data: ItemWrite) -> ItemOut:
+    async def replace_item(
+        self, tenant_db: NamedDependency[TenantScope], item_id: FromPath[UUID], data: JSONBody[ItemWrite]
+    ) -> ItemOut:
         """Full replace: omitted optional fields take their defaults."""
         return await tenant_db.run(lambda: service.replace_item(item_id, data))
 
     @patch("/{item_id:uuid}", responses=_WRITE, summary="Update some fields of an item")
-    async def patch_item(self, tenant_db: TenantScope, item_id: UUID, data: ItemPatch) -> ItemOut:
+    async def patch_item(
+        self, tenant_db: NamedDependency[TenantScope], item_id: FromPath[UUID], data: JSONBody[ItemPatch]
+    ) -> ItemOut:
         """Partial update: only the fields sent change."""
         return await tenant_db.run(lambda: service.patch_item(item_id, data))
 
     @delete("/{item_id:uuid}", status_code=204, responses=_READ, summary="Delete an item")
-    async def delete_item(self, tenant_db: TenantScope, item_id: UUID) -> None:
+    async def delete_item(self, tenant_db: NamedDependency[TenantScope], item_id: FromPath[UUID]) -> None:
         """Delete an item (204)."""
         await tenant_db.run(lambda: service.delete_item(item_id))

@@ -43,7 +43,7 @@ class ItemPatch(msgspec.Struct, forbid_unknown_fields=True):
     """Body of PATCH: only the fields present change."""
 
     title: Title | msgspec.UnsetType = msgspec.UNSET
-    description: Description | None | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType | None = msgspec.UNSET
     status: ItemStatus | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:

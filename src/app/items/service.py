@@ -43,8 +43,14 @@ async def get_item(item_id: UUID) -> ItemOut:
 async def create_item(data: ItemWrite) -> ItemOut:
     """Insert a new item with server-set id and timestamps."""
     now = datetime.now(UTC)
-    item = Item(id=uuid4(), title=data.title, description=data.description, status=data.status.value,
-                created_at=now, updated_at=now)
+    item = Item(
+        id=uuid4(),
+        title=data.title,
+        description=data.description,
+        status=data.status.value,
+        created_at=now,
+        updated_at=now,
+    )
     rows = await Item.insert(item).returning(*_COLUMNS)
     return msgspec.convert(rows[0], ItemOut)
 

@@ -4,37 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
 import msgspec
 
-from app import db
 from app.dev import with_embedded_servers
 from app.errors import DomainError
 from app.settings import Settings
-from app.tenants.migrations import migrate_shared
 from app.tenants.schemas import TenantCreated, TenantOut
 from app.tenants.service import TenantService
-from app.tenants.token_store import TokenStore, connect_redis
+from app.tenants.session import tenant_service
 
 T = TypeVar("T")
-
-
-@asynccontextmanager
-async def tenant_service(settings: Settings) -> AsyncIterator[TenantService]:
-    """A TenantService on a small pool, with the shared schema migrated."""
-    await db.start_pool(replace(settings, db_pool_min_size=1, db_pool_max_size=2))
-    redis = connect_redis(settings.redis_url, settings.redis_timeout_seconds)
-    try:
-        await migrate_shared()
-        yield TenantService(TokenStore(redis))
-    finally:
-        await redis.aclose()
-        await db.stop_pool()
 
 
 def run_with_service(work: Callable[[TenantService], Awaitable[T]]) -> T:

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 
 from app.db import TenantScope
@@ -14,7 +15,7 @@ from app.errors import TenantSuspended, Unauthenticated
 from app.tenants.resolver import TokenResolver
 from app.tenants.schemas import TenantRecord
 
-TOKEN_HEADER = "x-token"
+TOKEN_HEADER = "x-token"  # noqa: S105  (a header name, not a secret)
 ADMIN_HEADER = "x-admin-key"
 UNAUTHENTICATED_DETAIL = "A valid X-TOKEN header is required."
 
@@ -34,7 +35,7 @@ async def provide_tenant(request: Request[Any, Any, Any]) -> TenantRecord:
     return record
 
 
-async def provide_tenant_scope(tenant: TenantRecord) -> TenantScope:
+async def provide_tenant_scope(tenant: NamedDependency[TenantRecord]) -> TenantScope:
     """The transaction scope of the caller's schema (see app.db.TenantScope)."""
     return TenantScope(tenant.schema)
 

@@ -7,17 +7,27 @@ from typing import Any
 from app.tenants.schemas import TenantOut, TenantRecord
 from app.tenants.tables import Tenant, TenantToken
 
-_TENANT_COLUMNS = (Tenant.slug, Tenant.schema_name.as_alias("schema"), Tenant.status, Tenant.placement,
-                   Tenant.created_at, Tenant.updated_at)
+_TENANT_COLUMNS = (
+    Tenant.slug,
+    Tenant.schema_name.as_alias("schema"),
+    Tenant.status,
+    Tenant.placement,
+    Tenant.created_at,
+    Tenant.updated_at,
+)
 
 
 async def record_for_token_hash(token_hash: str) -> TenantRecord | None:
     """The tenant an unrevoked token hash belongs to, or None."""
-    row = await TenantToken.select(
-        TenantToken.tenant.slug.as_alias("slug"),
-        TenantToken.tenant.schema_name.as_alias("schema"),
-        TenantToken.tenant.status.as_alias("status"),
-    ).where((TenantToken.token_hash == token_hash) & TenantToken.revoked_at.is_null()).first()
+    row = (
+        await TenantToken.select(
+            TenantToken.tenant.slug.as_alias("slug"),
+            TenantToken.tenant.schema_name.as_alias("schema"),
+            TenantToken.tenant.status.as_alias("status"),
+        )
+        .where((TenantToken.token_hash == token_hash) & TenantToken.revoked_at.is_null())
+        .first()
+    )
     return None if row is None else TenantRecord(**row)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
 
 from app.openapi import problem_responses
 from app.tenants.guard import admin_guard
@@ -28,13 +29,19 @@ class AdminTenantController(Controller):
     security = [{"AdminKey": []}]
     dependencies = {"tenants": Provide(provide_tenant_service)}
 
-    @post("/", status_code=201, responses=problem_responses(400, 401, 409, 422),
-          summary="Create a tenant (the token is shown once)")
-    async def create_tenant(self, data: TenantCreate, tenants: TenantService) -> TenantCreated:
+    @post(
+        "/",
+        status_code=201,
+        responses=problem_responses(400, 401, 409, 422),
+        summary="Create a tenant (the token is shown once)",
+    )
+    async def create_tenant(
+        self, data: JSONBody[TenantCreate], tenants: NamedDependency[TenantService]
+    ) -> TenantCreated:
         """Create schema, migrations, registry row and token atomically."""
         return await tenants.create(data.slug)
 
     @get("/", responses=problem_responses(401), summary="List tenants")
-    async def list_tenants(self, tenants: TenantService) -> list[TenantOut]:
+    async def list_tenants(self, tenants: NamedDependency[TenantService]) -> list[TenantOut]:
         """Every tenant, oldest first."""
         return await tenants.list()

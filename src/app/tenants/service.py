@@ -66,9 +66,11 @@ class TenantService:
             tenant_id = (await Tenant.select(Tenant.id).where(Tenant.slug == slug).first() or {}).get("id")
             if tenant_id is None:
                 raise TenantNotFound(f"No tenant {slug!r}.")
-            revoked = await TenantToken.update({TenantToken.revoked_at: datetime.now(UTC)}).where(
-                (TenantToken.tenant == tenant_id) & TenantToken.revoked_at.is_null()
-            ).returning(TenantToken.token_hash)
+            revoked = (
+                await TenantToken.update({TenantToken.revoked_at: datetime.now(UTC)})
+                .where((TenantToken.tenant == tenant_id) & TenantToken.revoked_at.is_null())
+                .returning(TenantToken.token_hash)
+            )
             await TenantToken.insert(TenantToken(token_hash=token_hash, tenant=tenant_id))
         for row in revoked:
             await self.store.drop(row["token_hash"])

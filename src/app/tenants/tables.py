@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -12,6 +12,7 @@ from app.tenants.naming import SHARED_SCHEMA
 class Tenant(Table, schema=SHARED_SCHEMA, tablename="tenant"):
     """One row per tenant: its slug, schema, lifecycle status and placement."""
 
+    id = Serial(primary_key=True)
     slug = Varchar(length=50, unique=True, index=True)
     schema_name = Varchar(length=63, unique=True)
     status = Varchar(length=20, default="active")

@@ -21,7 +21,9 @@ _encode = msgspec.json.Encoder().encode
 def connect_redis(url: str, timeout_seconds: float) -> Redis:
     """A pooled asyncio client (hiredis parser when installed) with bounded timeouts."""
     client: Redis = Redis.from_url(
-        url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
+        url,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
         health_check_interval=30,
     )
     return client

@@ -13,13 +13,9 @@ DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="items", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="items", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="Item", tablename="item", schema=None, columns=None
-    )
+    manager.add_table(class_name="Item", tablename="item", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="Item",

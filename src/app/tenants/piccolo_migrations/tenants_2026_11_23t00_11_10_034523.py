@@ -29,9 +29,7 @@ DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="tenants", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="tenants", description=DESCRIPTION)
 
     manager.add_table(
         class_name="TenantToken",
@@ -40,9 +38,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Tenant", tablename="tenant", schema="cobreja", columns=None
-    )
+    manager.add_table(class_name="Tenant", tablename="tenant", schema="cobreja", columns=None)
 
     manager.add_column(
         table_class_name="TenantToken",
