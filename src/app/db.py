@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import asyncpg
 from loguru import logger
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
 from app.settings import Settings
 
@@ -68,12 +68,54 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class TenantTransaction(PostgresTransaction):
+    """A Piccolo transaction that begins with the tenant's search_path, in one round trip.
+
+    `BEGIN; SET LOCAL search_path TO "<schema>"` goes out as one simple-protocol message, and
+    COMMIT/ROLLBACK as one more each, instead of BEGIN, a parametrised set_config and COMMIT.
+    Piccolo finds it through the engine's ContextVar, so every Piccolo query in the block (and any
+    nested `ENGINE.transaction()`) runs on this connection. Unlike Piccolo's own class, the
+    connection goes back to the pool even when BEGIN or COMMIT fails (PostgreSQL restarting).
+    """
+
+    __slots__ = ("_begin_sql",)
+
+    def __init__(self, engine: PostgresEngine, search_path: str) -> None:
+        super().__init__(engine, allow_nested=False)
+        self._begin_sql = f"BEGIN; SET LOCAL search_path TO {search_path}"
+
+    async def __aenter__(self) -> TenantTransaction:
+        if self.engine.pool is None:
+            raise RuntimeError("the connection pool is not started")
+        self.connection = await self.engine.pool.acquire()
+        try:
+            await self.connection.execute(self._begin_sql)
+        except BaseException:
+            await self._release()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        try:
+            await self.connection.execute("ROLLBACK" if exc is not None else "COMMIT")
+        finally:
+            self.engine.current_transaction.reset(self.context)
+            await self._release()
+        return False
+
+    async def _release(self) -> None:
+        if self.engine.pool is not None:
+            await self.engine.pool.release(self.connection)
+
+
 class TenantScope:
     """Runs a unit of work inside the tenant's transaction (injected into tenant handlers)."""
 
-    __slots__ = ("_search_path", "schema")
+    __slots__ = ("_search_path", "schema", "slug")
 
-    def __init__(self, schema: str) -> None:
+    def __init__(self, slug: str, schema: str) -> None:
+        self.slug = slug
         self.schema = schema
         self._search_path = quote_ident(schema)
 
@@ -91,7 +133,18 @@ class TenantScope:
             return await self._run_once(work)
 
     async def _run_once(self, work: Callable[[], Awaitable[T]]) -> T:
-        async with ENGINE.transaction() as transaction:
-            await transaction.connection.execute(SET_SEARCH_PATH, self._search_path)
+        async with TenantTransaction(ENGINE, self._search_path):
             result = await work()
-        return result
+        return result  # noqa: RET504  (returning inside `async with` confuses mypy about exceptions)
+
+
+def scope_connection() -> asyncpg.Connection:
+    """The asyncpg connection of the current tenant transaction, for hand-written hot queries.
+
+    Raises RuntimeError outside a tenant scope: an unscoped query must never run (fail closed).
+    """
+    transaction = ENGINE.current_transaction.get()
+    if not isinstance(transaction, TenantTransaction):
+        raise RuntimeError("no tenant transaction is active")
+    connection: asyncpg.Connection = transaction.connection
+    return connection

@@ -13,7 +13,7 @@ from app.db import TenantScope
 from app.items import service
 from app.items.schemas import ItemOut, ItemPage, ItemPatch, ItemStatus, ItemWrite
 from app.openapi import problem_responses
-from app.tenants.guard import provide_tenant, provide_tenant_scope
+from app.tenants.guard import provide_tenant_db
 
 MAX_OFFSET = 2**31 - 1
 _READ = problem_responses(400, 401, 403, 404, 429)
@@ -26,7 +26,7 @@ class ItemController(Controller):
     path = "/items"
     tags = ["items"]
     security = [{"TenantToken": []}]
-    dependencies = {"tenant": Provide(provide_tenant), "tenant_db": Provide(provide_tenant_scope)}
+    dependencies = {"tenant_db": Provide(provide_tenant_db)}
 
     @get("/", responses=_READ, summary="List items, newest first")
     async def list_items(

@@ -6,14 +6,15 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import msgspec
 
+from app.db import scope_connection
 from app.errors import ItemNotFound
 from app.items.schemas import ItemOut, ItemPage, ItemPatch, ItemStatus, ItemWrite
 from app.items.tables import Item
 
 _COLUMNS = (Item.id, Item.title, Item.description, Item.status, Item.created_at, Item.updated_at)
-_to_items = msgspec.convert
 
 
 def _one(rows: list[dict[str, Any]], item_id: UUID) -> ItemOut:
@@ -22,16 +23,29 @@ def _one(rows: list[dict[str, Any]], item_id: UUID) -> ItemOut:
     return msgspec.convert(rows[0], ItemOut)
 
 
+# The list is the hot path: one hand-written statement (page and total in one round trip) on the
+# scope's connection instead of two Piccolo-built queries, which cost ~3x the CPU per request.
+_LIST_SQL = (
+    "SELECT id, title, description, status, created_at, updated_at, count(*) OVER () AS total"
+    " FROM item WHERE ($3::varchar IS NULL OR status = $3)"
+    " ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
+)
+_COUNT_SQL = "SELECT count(*) FROM item WHERE ($1::varchar IS NULL OR status = $1)"
+
+
 async def list_items(limit: int, offset: int, status: ItemStatus | None) -> ItemPage:
-    """A page of items, newest first (ties broken by id so pages never overlap)."""
-    where = Item.status == status.value if status is not None else None
-    count = Item.count()
-    page = Item.select(*_COLUMNS).order_by(Item.created_at, Item.id, ascending=False).limit(limit).offset(offset)
-    if where is not None:
-        count, page = count.where(where), page.where(where)
-    total = await count
-    rows = await page if total > offset else []
-    return ItemPage(items=_to_items(rows, list[ItemOut]), total=total, limit=limit, offset=offset)
+    """A page of items, newest first (ties broken by id so pages never overlap), and the total."""
+    connection = scope_connection()
+    wanted = None if status is None else status.value
+    rows = await connection.fetch(_LIST_SQL, limit, offset, wanted)
+    total = rows[0][6] if rows else await _count_past_the_end(connection, offset, wanted)
+    items = [ItemOut(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]
+    return ItemPage(items=items, total=total, limit=limit, offset=offset)
+
+
+async def _count_past_the_end(connection: asyncpg.Connection, offset: int, wanted: str | None) -> int:
+    """Past the last page the window sees no rows, so the total needs its own count."""
+    return int(await connection.fetchval(_COUNT_SQL, wanted)) if offset else 0
 
 
 async def get_item(item_id: UUID) -> ItemOut:

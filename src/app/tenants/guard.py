@@ -7,21 +7,19 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 
 from app.db import TenantScope
 from app.errors import TenantSuspended, Unauthenticated
 from app.tenants.resolver import TokenResolver
-from app.tenants.schemas import TenantRecord
 
 TOKEN_HEADER = "x-token"  # noqa: S105  (a header name, not a secret)
 ADMIN_HEADER = "x-admin-key"
 UNAUTHENTICATED_DETAIL = "A valid X-TOKEN header is required."
 
 
-async def provide_tenant(request: Request[Any, Any, Any]) -> TenantRecord:
-    """The caller's tenant: 401 (one body for missing, unknown and revoked) or 403 if suspended."""
+async def provide_tenant_db(request: Request[Any, Any, Any]) -> TenantScope:
+    """The caller's tenant scope: 401 (one body for missing, unknown and revoked tokens), 403 if suspended."""
     token = request.headers.get(TOKEN_HEADER)
     if not token:
         raise Unauthenticated(UNAUTHENTICATED_DETAIL)
@@ -32,12 +30,7 @@ async def provide_tenant(request: Request[Any, Any, Any]) -> TenantRecord:
     if record.status != "active":
         raise TenantSuspended(f"Tenant {record.slug!r} is suspended.")
     request.state.tenant = record.slug
-    return record
-
-
-async def provide_tenant_scope(tenant: NamedDependency[TenantRecord]) -> TenantScope:
-    """The transaction scope of the caller's schema (see app.db.TenantScope)."""
-    return TenantScope(tenant.schema)
+    return TenantScope(record.slug, record.schema)
 
 
 def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
