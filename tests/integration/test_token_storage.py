@@ -1,0 +1,49 @@
+"""Tokens are stored only as SHA-256 hashes (T1), and Redis is a cache of the registry (T2)."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+
+from app.tenants.tokens import hash_token
+from tests.conftest import Tenant
+
+
+async def test_tokens_never_appear_in_clear_in_redis_or_the_registry(
+    tenant: Tenant, redis: Redis, pg: asyncpg.Connection
+) -> None:
+    """No Redis key or value and no registry row contains the token; its hash is there instead."""
+    keys = [key async for key in redis.scan_iter(count=1000)]
+    assert f"tenant:token:{hash_token(tenant.token)}".encode() in keys
+    for key in keys:
+        assert tenant.token.encode() not in key
+        if await redis.type(key) == b"string":
+            assert tenant.token.encode() not in (await redis.get(key) or b"")
+    for table in ("cobreja.tenant", "cobreja.tenant_token"):
+        rows = await pg.fetch(f"SELECT * FROM {table}")
+        assert all(tenant.token not in str(tuple(row)) for row in rows)
+    stored = await pg.fetchval("SELECT token_hash FROM cobreja.tenant_token t JOIN cobreja.tenant n "
+                               "ON n.id = t.tenant WHERE n.slug = $1", tenant.slug)
+    assert stored == hash_token(tenant.token)
+
+
+async def test_flushed_redis_still_resolves_and_is_refilled(
+    client: httpx.AsyncClient, tenant: Tenant, redis: Redis
+) -> None:
+    """After FLUSHALL (and an empty in-process cache) the registry answers and Redis is refilled."""
+    await redis.flushall()
+    client._transport.app.state.resolver.cache.clear()  # type: ignore[attr-defined]
+    response = await client.get("/items", headers=tenant.headers)
+    assert response.status_code == 200
+    assert await redis.exists(f"tenant:token:{hash_token(tenant.token)}") == 1
+
+
+async def test_the_in_process_cache_keeps_redis_off_the_hot_path(
+    client: httpx.AsyncClient, tenant: Tenant, redis: Redis
+) -> None:
+    """Once resolved, a token keeps working while its Redis entry is gone (no Redis call per request)."""
+    assert (await client.get("/items", headers=tenant.headers)).status_code == 200
+    await redis.delete(f"tenant:token:{hash_token(tenant.token)}")
+    assert (await client.get("/items", headers=tenant.headers)).status_code == 200
+    assert await redis.exists(f"tenant:token:{hash_token(tenant.token)}") == 0

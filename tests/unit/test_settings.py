@@ -1,0 +1,50 @@
+"""Settings: one typed source read from the environment, kept in step with `.env.example`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings, SettingsError
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+
+
+def documented_names() -> list[str]:
+    """Variable names in .env.example, commented-out or not (`# NAME=` counts)."""
+    pattern = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
+    return pattern.findall(ENV_EXAMPLE.read_text())
+
+
+def test_env_example_documents_exactly_the_settings() -> None:
+    """Every setting is in .env.example and .env.example names nothing the code doesn't read."""
+    assert sorted(documented_names()) == sorted(Settings.env_names())
+
+
+def test_env_example_defaults_match_the_code() -> None:
+    """Where .env.example shows a value for a setting with a default, it is the code's default."""
+    defaults = Settings()
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        match = re.match(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$", line)
+        if not match or not match.group(2):
+            continue
+        name, shown = match.groups()
+        actual = getattr(defaults, name.lower())
+        if actual not in ("", None):
+            assert str(actual) == shown, f"{name}: .env.example says {shown!r}, code says {actual!r}"
+
+
+def test_values_are_converted_to_their_types() -> None:
+    """Numbers arrive as numbers; unset or empty variables keep the defaults."""
+    settings = Settings.from_env({"DB_POOL_MAX_SIZE": "7", "TOKEN_CACHE_TTL_SECONDS": "1.5", "LOG_LEVEL": ""})
+    assert settings.db_pool_max_size == 7
+    assert settings.token_cache_ttl_seconds == 1.5
+    assert settings.log_level == "INFO"
+
+
+def test_malformed_values_fail_with_the_variable_name() -> None:
+    """A non-number in a numeric variable is a SettingsError that names the variable."""
+    with pytest.raises(SettingsError, match="DB_POOL_MAX_SIZE"):
+        Settings.from_env({"DB_POOL_MAX_SIZE": "many"})
