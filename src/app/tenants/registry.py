@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.tenants.schemas import TenantOut, TenantRecord
-from app.tenants.tables import Tenant, TenantToken
+from app.tenants.tables import TENANT_ID, Tenant, TenantToken
 
 _TENANT_COLUMNS = (
     Tenant.slug,
@@ -39,7 +39,7 @@ async def find_tenant(slug: str) -> TenantOut | None:
 
 async def all_tenants() -> list[TenantOut]:
     """Every registered tenant, oldest first."""
-    rows = await Tenant.select(*_TENANT_COLUMNS).order_by(Tenant.created_at).order_by(Tenant.id)
+    rows = await Tenant.select(*_TENANT_COLUMNS).order_by(Tenant.created_at).order_by(TENANT_ID)
     return [_out(row) for row in rows]
 
 

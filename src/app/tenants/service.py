@@ -13,7 +13,7 @@ from app.tenants import registry
 from app.tenants.migrations import migrate_tenant_schema
 from app.tenants.naming import schema_for
 from app.tenants.schemas import TenantCreated, TenantOut, TenantRecord
-from app.tenants.tables import Tenant, TenantToken
+from app.tenants.tables import TENANT_ID, Tenant, TenantToken
 from app.tenants.token_store import TokenStore
 from app.tenants.tokens import hash_token, new_token
 
@@ -37,7 +37,7 @@ class TenantService:
             async with ENGINE.transaction() as transaction:
                 await transaction.connection.execute(f"CREATE SCHEMA {quote_ident(schema)}")
                 await migrate_tenant_schema(schema)
-                rows = await Tenant.insert(Tenant(slug=slug, schema_name=schema)).returning(Tenant.id)
+                rows = await Tenant.insert(Tenant(slug=slug, schema_name=schema)).returning(TENANT_ID)
                 await TenantToken.insert(TenantToken(token_hash=token_hash, tenant=rows[0]["id"]))
         except (asyncpg.UniqueViolationError, asyncpg.DuplicateSchemaError) as exc:
             raise TenantExists(f"A tenant {slug!r} already exists.") from exc
@@ -63,7 +63,7 @@ class TenantService:
         token = new_token()
         token_hash = hash_token(token)
         async with ENGINE.transaction():
-            tenant_id = (await Tenant.select(Tenant.id).where(Tenant.slug == slug).first() or {}).get("id")
+            tenant_id = (await Tenant.select(TENANT_ID).where(Tenant.slug == slug).first() or {}).get("id")
             if tenant_id is None:
                 raise TenantNotFound(f"No tenant {slug!r}.")
             revoked = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import ForeignKey, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -10,9 +10,11 @@ from app.tenants.naming import SHARED_SCHEMA
 
 
 class Tenant(Table, schema=SHARED_SCHEMA, tablename="tenant"):
-    """One row per tenant: its slug, schema, lifecycle status and placement."""
+    """One row per tenant: its slug, schema, lifecycle status and placement.
 
-    id = Serial(primary_key=True)
+    The primary key is Piccolo's implicit `id` (Serial); code reaches it as `TENANT_ID`.
+    """
+
     slug = Varchar(length=50, unique=True, index=True)
     schema_name = Varchar(length=63, unique=True)
     status = Varchar(length=20, default="active")
@@ -28,3 +30,7 @@ class TenantToken(Table, schema=SHARED_SCHEMA, tablename="tenant_token"):
     tenant = ForeignKey(references=Tenant, on_delete=OnDelete.cascade, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
     revoked_at = Timestamptz(null=True, default=None)
+
+
+TENANT_ID = Tenant._meta.primary_key
+"""Tenant's implicit primary key column (declaring `id` explicitly would make Piccolo see a new column)."""
