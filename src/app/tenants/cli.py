@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import click
 import msgspec
 
 from app.dev import with_embedded_servers
-from app.errors import DomainError
-from app.settings import Settings
+from app.errors import UNAVAILABLE_ERRORS, DomainError
+from app.settings import Settings, SettingsError
 from app.tenants.schemas import TenantCreated, TenantOut
 from app.tenants.service import TenantService
 from app.tenants.session import tenant_service
@@ -21,8 +21,15 @@ T = TypeVar("T")
 
 
 def run_with_service(work: Callable[[TenantService], Awaitable[T]]) -> T:
-    """Run `work` against the configured (or embedded dev) servers; domain errors exit 1."""
-    settings = with_embedded_servers(Settings.from_env())
+    """Run `work` against the configured (or embedded dev) servers.
+
+    Exit 2 for a malformed setting, 1 for a refused request or an unreachable database, each with
+    one `error:` line on stderr and no traceback.
+    """
+    try:
+        settings = with_embedded_servers(Settings.from_env())
+    except SettingsError as exc:
+        _fail(str(exc), code=2)
 
     async def main() -> T:
         async with tenant_service(settings) as service:
@@ -31,8 +38,14 @@ def run_with_service(work: Callable[[TenantService], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except DomainError as exc:
-        click.echo(f"error: {exc.detail}", err=True)
-        sys.exit(1)
+        _fail(exc.detail)
+    except UNAVAILABLE_ERRORS as exc:
+        _fail(f"PostgreSQL or Redis is unreachable ({type(exc).__name__}: {exc}); check DATABASE_URL and REDIS_URL")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
 
 
 def _print_tenant(tenant: TenantOut) -> None:
