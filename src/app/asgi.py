@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start_pool(settings)
         redis = connect_redis(settings.redis_url, settings.redis_timeout_seconds)
-        store = TokenStore(redis)
+        store = TokenStore(redis, settings.redis_token_ttl_seconds)
         app.state.resolver = TokenResolver(
             TokenCache(settings.token_cache_ttl_seconds, settings.token_cache_max_entries), store
         )

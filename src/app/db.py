@@ -43,6 +43,9 @@ def configure_engine(settings: Settings) -> LazyPostgresEngine:
         "dsn": settings.database_url,
         "timeout": settings.db_connect_timeout_seconds,
         "command_timeout": settings.db_command_timeout_seconds,
+        # Outside a tenant transaction nothing unqualified resolves (pg_catalog is always searched):
+        # a query that escaped its scope fails instead of reading whatever `public` holds.
+        "server_settings": {"search_path": "pg_catalog"},
     }
     return ENGINE
 
@@ -68,14 +71,20 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class AbortedTransactionError(RuntimeError):
+    """COMMIT found the transaction already failed and rolled it back: nothing was written."""
+
+
 class TenantTransaction(PostgresTransaction):
     """A Piccolo transaction that begins with the tenant's search_path, in one round trip.
 
     `BEGIN; SET LOCAL search_path TO "<schema>"` goes out as one simple-protocol message, and
     COMMIT/ROLLBACK as one more each, instead of BEGIN, a parametrised set_config and COMMIT.
     Piccolo finds it through the engine's ContextVar, so every Piccolo query in the block (and any
-    nested `ENGINE.transaction()`) runs on this connection. Unlike Piccolo's own class, the
-    connection goes back to the pool even when BEGIN or COMMIT fails (PostgreSQL restarting).
+    nested `ENGINE.transaction()`) runs on this connection. Unlike Piccolo's own class:
+    acquiring waits at most the connect timeout; the connection goes back to the pool even when
+    BEGIN, COMMIT or ROLLBACK fails; a failed ROLLBACK never hides the error that caused it; and
+    a COMMIT that PostgreSQL turned into a rollback raises instead of passing for success.
     """
 
     __slots__ = ("_begin_sql",)
@@ -87,7 +96,7 @@ class TenantTransaction(PostgresTransaction):
     async def __aenter__(self) -> TenantTransaction:
         if self.engine.pool is None:
             raise RuntimeError("the connection pool is not started")
-        self.connection = await self.engine.pool.acquire()
+        self.connection = await self.engine.pool.acquire(timeout=_pool_timeout())
         try:
             await self.connection.execute(self._begin_sql)
         except BaseException:
@@ -98,15 +107,44 @@ class TenantTransaction(PostgresTransaction):
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
         try:
-            await self.connection.execute("ROLLBACK" if exc is not None else "COMMIT")
+            if exc is not None:
+                await self._rollback_quietly()
+            elif not (self._committed or self._rolled_back):
+                await self.commit()
         finally:
             self.engine.current_transaction.reset(self.context)
             await self._release()
         return False
 
+    async def commit(self) -> None:
+        """COMMIT, and raise if PostgreSQL answered that it rolled back instead."""
+        status = await self.connection.execute("COMMIT")
+        self._committed = True
+        if status != "COMMIT":
+            raise AbortedTransactionError("the transaction had failed; COMMIT rolled it back")
+
+    async def rollback(self) -> None:
+        """ROLLBACK (a no-op on a connection that is already closed)."""
+        self._rolled_back = True
+        if not self.connection.is_closed():
+            await self.connection.execute("ROLLBACK")
+
+    async def _rollback_quietly(self) -> None:
+        if self._rolled_back:
+            return
+        try:
+            await self.rollback()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            logger.warning("rollback failed after an error: {}", type(exc).__name__)
+
     async def _release(self) -> None:
         if self.engine.pool is not None:
-            await self.engine.pool.release(self.connection)
+            await self.engine.pool.release(self.connection, timeout=_pool_timeout())
+
+
+def _pool_timeout() -> float:
+    timeout: float = ENGINE.config.get("timeout", 2.0)
+    return timeout
 
 
 class TenantScope:
@@ -128,7 +166,7 @@ class TenantScope:
         """
         try:
             return await self._run_once(work)
-        except asyncpg.InvalidCachedStatementError:
+        except (asyncpg.InvalidCachedStatementError, asyncpg.OutdatedSchemaCacheError):
             logger.info("retrying tenant transaction after a stale cached statement")
             return await self._run_once(work)
 

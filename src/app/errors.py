@@ -147,6 +147,8 @@ def from_unexpected(exc: Exception) -> ProblemDetailsException:
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # asyncpg's state error on a connection whose backend just died
+    asyncpg.ConnectionDoesNotExistError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     ConnectionError,

@@ -60,3 +60,9 @@ async def test_admin_creates_and_lists_tenants(client: httpx.AsyncClient, admin_
     assert body["token"] not in listing.text
     duplicate = await client.post("/admin/tenants", json={"slug": slug}, headers=admin_headers)
     assert duplicate.status_code == 409
+
+
+async def test_the_token_is_checked_before_the_body(client: httpx.AsyncClient) -> None:
+    """Without a valid token even a malformed body gets 401: nothing is parsed for strangers."""
+    response = await client.post("/items", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 401

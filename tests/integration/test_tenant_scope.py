@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import asyncpg
 import httpx
 import pytest
 
-from app.db import ENGINE, TenantScope, scope_connection
+from app.db import ENGINE, AbortedTransactionError, TenantScope, scope_connection
+from app.errors import UNAVAILABLE_ERRORS
 from tests.conftest import Tenant
 
 
@@ -24,7 +27,7 @@ async def test_search_path_is_exactly_the_tenant_schema(client: httpx.AsyncClien
     assert search_path.strip('"') == f"tenant_{tenant.slug}"  # PostgreSQL drops needless quotes
     assert in_transaction
     async with ENGINE.pool.acquire() as connection:  # type: ignore[union-attr]
-        assert await connection.fetchval("SELECT current_setting('search_path')") == '"$user", public'
+        assert await connection.fetchval("SELECT current_setting('search_path')") == "pg_catalog"
 
 
 async def test_outside_a_scope_unqualified_queries_fail_closed(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -76,3 +79,38 @@ async def test_a_failed_unit_rolls_back_its_writes(client: httpx.AsyncClient, te
         await scope.run(write_then_fail)
     body = (await client.get("/items", headers=tenant.headers)).json()
     assert body["total"] == 0
+
+
+async def test_a_swallowed_query_error_cannot_pass_for_a_commit(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """If a unit hides a failed statement, COMMIT rolls back, and the scope raises instead of succeeding."""
+    scope = TenantScope(tenant.slug, f"tenant_{tenant.slug}")
+
+    async def write_then_swallow() -> str:
+        connection = scope_connection()
+        await connection.execute("INSERT INTO item (id, title, status, created_at, updated_at) "
+                                 "VALUES (gen_random_uuid(), 'lost', 'pending', now(), now())")
+        with contextlib.suppress(asyncpg.PostgresError):
+            await connection.execute("SELECT 1/0")
+        return "looks fine"
+
+    with pytest.raises(AbortedTransactionError):
+        await scope.run(write_then_swallow)
+    assert (await client.get("/items", headers=tenant.headers)).json()["total"] == 0
+
+
+async def test_a_killed_backend_surfaces_its_own_error_and_the_pool_recovers(
+    client: httpx.AsyncClient, tenant: Tenant, pg: asyncpg.Connection
+) -> None:
+    """A backend killed mid-transaction raises an error the edge maps to 503, and the pool recovers."""
+    scope = TenantScope(tenant.slug, f"tenant_{tenant.slug}")
+
+    async def get_killed() -> None:
+        connection = scope_connection()
+        pid = await connection.fetchval("SELECT pg_backend_pid()")
+        await pg.execute("SELECT pg_terminate_backend($1)", pid)
+        await connection.fetchval("SELECT 1")
+
+    with pytest.raises(UNAVAILABLE_ERRORS):
+        await scope.run(get_killed)
+    for _ in range(6):  # every pooled connection is usable again
+        assert (await client.get("/items", headers=tenant.headers)).status_code == 200

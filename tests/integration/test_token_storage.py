@@ -6,6 +6,8 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
+from app.settings import Settings
+from app.tenants.schemas import TenantRecord
 from app.tenants.tokens import hash_token
 from tests.conftest import Tenant
 
@@ -47,3 +49,34 @@ async def test_the_in_process_cache_keeps_redis_off_the_hot_path(
     await redis.delete(f"tenant:token:{hash_token(tenant.token)}")
     assert (await client.get("/items", headers=tenant.headers)).status_code == 200
     assert await redis.exists(f"tenant:token:{hash_token(tenant.token)}") == 0
+
+
+async def test_redis_entries_expire(tenant: Tenant, redis: Redis, settings: Settings) -> None:
+    """A token record in Redis carries the configured TTL, so a missed invalidation heals itself."""
+    ttl = await redis.ttl(f"tenant:token:{hash_token(tenant.token)}")
+    assert 0 < ttl <= settings.redis_token_ttl_seconds
+
+
+async def test_a_revoked_token_leaves_a_tombstone_a_refill_cannot_overwrite(
+    client: httpx.AsyncClient, tenant: Tenant, redis: Redis
+) -> None:
+    """Rotation writes a tombstone; a racing refill from a stale registry read cannot revive the token."""
+    app_state = client._transport.app.state  # type: ignore[attr-defined]
+    old_hash = hash_token(tenant.token)
+    await app_state.tenant_service.rotate_token(tenant.slug)
+    assert await redis.get(f"tenant:token:{old_hash}") == b"revoked"
+    stale = TenantRecord(slug=tenant.slug, schema=f"tenant_{tenant.slug}", status="active")
+    await app_state.resolver.store.refill(old_hash, stale)
+    app_state.resolver.cache.clear()
+    assert (await client.get("/items", headers=tenant.headers)).status_code == 401
+
+
+async def test_an_unreadable_redis_entry_is_a_miss_not_a_500(
+    client: httpx.AsyncClient, tenant: Tenant, redis: Redis
+) -> None:
+    """A record of an older shape in Redis is dropped and refilled from the registry."""
+    key = f"tenant:token:{hash_token(tenant.token)}"
+    await redis.set(key, b'{"slug": "x"}')
+    client._transport.app.state.resolver.cache.clear()  # type: ignore[attr-defined]
+    assert (await client.get("/items", headers=tenant.headers)).status_code == 200
+    assert b'"status"' in (await redis.get(key) or b"")

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 
-from app.tenants.tokens import hash_token, new_token, redis_key
+from app.tenants.tokens import hash_token, looks_like_token, new_token, redis_key
 
 
 def test_tokens_are_32_random_bytes_url_safe() -> None:
@@ -34,3 +34,10 @@ def test_hash_is_sha256_hex_and_never_the_token() -> None:
 def test_hash_accepts_any_header_text() -> None:
     """Odd header text (non-ASCII, lone surrogates) hashes instead of raising."""
     assert len(hash_token("é\udcff")) == 64
+
+
+def test_only_token_shaped_strings_pass_the_shape_check() -> None:
+    """Fresh tokens pass; short, long and non-URL-safe strings are refused before any lookup."""
+    assert looks_like_token(new_token())
+    for bad in ["", "x" * 42, "x" * 44, "a" * 42 + "=", "a" * 42 + "é", "a" * 42 + "\n"]:
+        assert not looks_like_token(bad)

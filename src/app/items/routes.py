@@ -13,7 +13,7 @@ from app.db import TenantScope
 from app.items import service
 from app.items.schemas import ItemOut, ItemPage, ItemPatch, ItemStatus, ItemWrite
 from app.openapi import problem_responses
-from app.tenants.guard import provide_tenant_db
+from app.tenants.guard import provide_tenant_db, tenant_guard
 
 MAX_OFFSET = 2**31 - 1
 _READ = problem_responses(400, 401, 403, 404, 429)
@@ -26,6 +26,7 @@ class ItemController(Controller):
     path = "/items"
     tags = ["items"]
     security = [{"TenantToken": []}]
+    guards = [tenant_guard]
     dependencies = {"tenant_db": Provide(provide_tenant_db)}
 
     @get("/", responses=_READ, summary="List items, newest first")

@@ -1,4 +1,4 @@
-"""Request-side tenancy: the X-TOKEN dependency, the tenant scope and the admin-key guard."""
+"""Request-side tenancy: the X-TOKEN guard, the tenant-scope dependency and the admin-key guard."""
 
 from __future__ import annotations
 
@@ -12,25 +12,36 @@ from litestar.handlers.base import BaseRouteHandler
 from app.db import TenantScope
 from app.errors import TenantSuspended, Unauthenticated
 from app.tenants.resolver import TokenResolver
+from app.tenants.tokens import looks_like_token
 
 TOKEN_HEADER = "x-token"  # noqa: S105  (a header name, not a secret)
 ADMIN_HEADER = "x-admin-key"
 UNAUTHENTICATED_DETAIL = "A valid X-TOKEN header is required."
 
 
-async def provide_tenant_db(request: Request[Any, Any, Any]) -> TenantScope:
-    """The caller's tenant scope: 401 (one body for missing, unknown and revoked tokens), 403 if suspended."""
-    token = request.headers.get(TOKEN_HEADER)
-    if not token:
+async def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Resolve X-TOKEN before anything else runs (guards precede body parsing and validation).
+
+    401 with one body for missing, malformed, unknown and revoked tokens; 403 if suspended. A
+    token that cannot be one of ours is refused without any lookup.
+    """
+    token = connection.headers.get(TOKEN_HEADER)
+    if not token or not looks_like_token(token):
         raise Unauthenticated(UNAUTHENTICATED_DETAIL)
-    resolver: TokenResolver = request.app.state.resolver
+    resolver: TokenResolver = connection.app.state.resolver
     record = await resolver.resolve(token)
     if record is None:
         raise Unauthenticated(UNAUTHENTICATED_DETAIL)
     if record.status != "active":
         raise TenantSuspended(f"Tenant {record.slug!r} is suspended.")
-    request.state.tenant = record.slug
-    return TenantScope(record.slug, record.schema)
+    connection.state.tenant = record.slug
+    connection.state.tenant_scope = TenantScope(record.slug, record.schema)
+
+
+async def provide_tenant_db(request: Request[Any, Any, Any]) -> TenantScope:
+    """The caller's tenant scope, set by `tenant_guard`."""
+    scope: TenantScope = request.state.tenant_scope
+    return scope
 
 
 def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

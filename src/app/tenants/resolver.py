@@ -11,7 +11,7 @@ import time
 
 from app.tenants import registry
 from app.tenants.schemas import TenantRecord
-from app.tenants.token_store import TokenStore
+from app.tenants.token_store import Revoked, TokenStore
 from app.tenants.tokens import hash_token
 
 
@@ -65,11 +65,13 @@ class TokenResolver:
         record = self.cache.get(token_hash)
         if record is not None:
             return record
-        record = await self.store.get(token_hash)
+        stored = await self.store.get(token_hash)
+        if isinstance(stored, Revoked):
+            return None
+        record = stored or await registry.record_for_token_hash(token_hash)
         if record is None:
-            record = await registry.record_for_token_hash(token_hash)
-            if record is None:
-                return None
-            await self.store.put(token_hash, record)
+            return None
+        if stored is None:
+            await self.store.refill(token_hash, record)
         self.cache.put(token_hash, record)
         return record

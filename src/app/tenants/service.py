@@ -73,7 +73,7 @@ class TenantService:
             )
             await TenantToken.insert(TenantToken(token_hash=token_hash, tenant=tenant_id))
         for row in revoked:
-            await self.store.drop(row["token_hash"])
+            await self.store.revoke(row["token_hash"])
         await self.store.put(token_hash, TenantRecord(slug=slug, schema=tenant.schema, status=tenant.status))
         logger.info("tenant token rotated: {}", slug)
         return TenantCreated(tenant=tenant, token=token)

@@ -20,7 +20,7 @@ async def tenant_service(settings: Settings) -> AsyncIterator[TenantService]:
     redis = connect_redis(settings.redis_url, settings.redis_timeout_seconds)
     try:
         await migrate_shared()
-        yield TenantService(TokenStore(redis))
+        yield TenantService(TokenStore(redis, settings.redis_token_ttl_seconds))
     finally:
         await redis.aclose()
         await db.stop_pool()

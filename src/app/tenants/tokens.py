@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 TOKEN_BYTES = 32
 REDIS_KEY_PREFIX = "tenant:token:"
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+"""What `new_token` produces: 32 bytes in unpadded URL-safe base64."""
 
 
 def new_token() -> str:
@@ -22,3 +25,8 @@ def hash_token(token: str) -> str:
 def redis_key(token_hash: str) -> str:
     """The Redis key holding the tenant record for a token hash."""
     return REDIS_KEY_PREFIX + token_hash
+
+
+def looks_like_token(candidate: str) -> bool:
+    """Whether `candidate` has the shape of a token (checked before any lookup)."""
+    return TOKEN_PATTERN.fullmatch(candidate) is not None
