@@ -14,6 +14,7 @@ from app import db
 from app.errors import problem_details_config
 from app.items.routes import ItemController
 from app.openapi import openapi_config
+from app.request import CobrejaRequest
 from app.settings import Settings
 from app.telemetry.logging import configure_logging
 from app.tenants.resolver import TokenCache, TokenResolver
@@ -57,4 +58,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(VERSION),
         request_max_body_size=settings.max_request_body_bytes,
         state=State({"settings": settings}),
+        request_class=CobrejaRequest,
     )

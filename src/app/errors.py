@@ -158,11 +158,18 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def from_data_error(exc: asyncpg.DataError) -> ProblemDetailsException:
+    """Input PostgreSQL refused as data (out of range, bad encoding) is the client's error, not a 500."""
+    logger.info("database refused request data: {}", type(exc).__name__)
+    return problem(400, "A value in the request cannot be stored.", "invalid-value")
+
+
 def problem_details_config() -> ProblemDetailsConfig:
     """The one mapping from exception type to problem, installed by `create_app`."""
     mapping: dict[type[Exception], Any] = {
         HTTPException: from_http_exception,
         DomainError: from_domain_error,
+        asyncpg.DataError: from_data_error,
         Exception: from_unexpected,
     }
     mapping.update(dict.fromkeys(UNAVAILABLE_ERRORS, from_unavailable_dependency))

@@ -20,16 +20,21 @@ async def preflight(settings: Settings) -> list[str]:
     problems = []
     try:
         await asyncio.wait_for(_check_postgres(settings), PREFLIGHT_TIMEOUT_SECONDS)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, ValueError) as exc:
         problems.append(f"PostgreSQL at DATABASE_URL is unreachable: {type(exc).__name__}: {exc}")
+    try:
+        await _check_redis(settings)
+    except (RedisError, ValueError) as exc:
+        problems.append(f"Redis at REDIS_URL is unreachable: {type(exc).__name__}: {exc}")
+    return problems
+
+
+async def _check_redis(settings: Settings) -> None:
     redis = connect_redis(settings.redis_url, PREFLIGHT_TIMEOUT_SECONDS)
     try:
         await redis.ping()
-    except RedisError as exc:
-        problems.append(f"Redis at REDIS_URL is unreachable: {type(exc).__name__}: {exc}")
     finally:
         await redis.aclose()
-    return problems
 
 
 async def _check_postgres(settings: Settings) -> None:

@@ -6,9 +6,13 @@ Every field maps to one upper-case variable of the same name; `.env.example` doc
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+URL_SCHEMES = {"database_url": ("postgres://", "postgresql://"), "redis_url": ("redis://", "rediss://", "unix://")}
 
 
 class SettingsError(ValueError):
@@ -22,11 +26,11 @@ class Settings:
     Attributes mirror environment variables: `database_url` is `DATABASE_URL`, and so on.
     """
 
-    database_url: str = ""
+    database_url: str = field(default="", repr=False)
     """PostgreSQL DSN. Empty under `app dev` means: start an embedded server."""
-    redis_url: str = ""
+    redis_url: str = field(default="", repr=False)
     """Redis DSN. Empty under `app dev` means: start an embedded Valkey server."""
-    admin_api_key: str = ""
+    admin_api_key: str = field(default="", repr=False)
     """Secret for the `X-ADMIN-KEY` header. Required by `app run`; `app dev` generates one."""
     log_level: str = "INFO"
     """Minimum level of log lines (DEBUG, INFO, WARNING, ERROR)."""
@@ -51,15 +55,20 @@ class Settings:
     data_dir: str = ".cobreja"
     """Where `app dev` keeps the embedded servers' data (relative to the working directory)."""
 
+    def __post_init__(self) -> None:
+        """Refuse values that would fail later in a less clear way."""
+        for problem in _problems(self):
+            raise SettingsError(problem)
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Read every field from `environ` (default: the process environment); `overrides` win."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for field in fields(cls):
-            raw = env.get(field.name.upper())
+        for setting in fields(cls):
+            raw = env.get(setting.name.upper())
             if raw is not None and raw != "":
-                values[field.name] = _convert(field.name, raw, type(field.default))
+                values[setting.name] = _convert(setting.name, raw, type(setting.default))
         values.update(overrides)
         return cls(**values)
 
@@ -75,3 +84,19 @@ def _convert(name: str, raw: str, kind: type) -> Any:
         return kind(raw)
     except ValueError as exc:
         raise SettingsError(f"{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def _problems(settings: Settings) -> list[str]:
+    """Every rule a setting breaks, as messages naming the variable."""
+    numbers = {f.name: getattr(settings, f.name) for f in fields(settings) if isinstance(f.default, int | float)}
+    problems = [f"{name.upper()} must be a finite number > 0" for name, value in numbers.items()
+                if not (math.isfinite(value) and value > 0)]
+    if settings.db_pool_min_size > settings.db_pool_max_size:
+        problems.append("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
+    if settings.log_level.upper() not in LOG_LEVELS:
+        problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    for name, schemes in URL_SCHEMES.items():
+        url = getattr(settings, name)
+        if url and not url.startswith(schemes):
+            problems.append(f"{name.upper()} must start with {' or '.join(schemes)}")
+    return problems

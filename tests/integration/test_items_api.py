@@ -123,3 +123,18 @@ async def test_tenants_do_not_see_each_others_items(client: Client, tenant: Tena
     assert (await client.get(f"/items/{item['id']}", headers=other_tenant.headers)).status_code == 404
     assert (await client.delete(f"/items/{item['id']}", headers=other_tenant.headers)).status_code == 404
     assert (await client.get(f"/items/{item['id']}", headers=tenant.headers)).status_code == 200
+
+
+async def test_nul_characters_are_refused_with_400(client: Client, tenant: Tenant) -> None:
+    """PostgreSQL cannot store NUL; the API refuses it as a field error instead of failing with 500."""
+    for body in ({"title": "a\u0000b"}, {"title": "ok", "description": "x\u0000"}):
+        response = await client.post("/items", json=body, headers=tenant.headers)
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["field"] in {"title", "description"}
+
+
+async def test_a_blank_title_is_reported_on_the_title_field(client: Client, tenant: Tenant) -> None:
+    """Whitespace-only titles fail validation under `title`, not a generic body error."""
+    response = await client.post("/items", json={"title": "   "}, headers=tenant.headers)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "title"

@@ -48,3 +48,29 @@ def test_malformed_values_fail_with_the_variable_name() -> None:
     """A non-number in a numeric variable is a SettingsError that names the variable."""
     with pytest.raises(SettingsError, match="DB_POOL_MAX_SIZE"):
         Settings.from_env({"DB_POOL_MAX_SIZE": "many"})
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"DB_POOL_MAX_SIZE": "0"}, "DB_POOL_MAX_SIZE"),
+        ({"DB_POOL_MIN_SIZE": "20", "DB_POOL_MAX_SIZE": "5"}, "DB_POOL_MIN_SIZE"),
+        ({"TOKEN_CACHE_TTL_SECONDS": "nan"}, "TOKEN_CACHE_TTL_SECONDS"),
+        ({"TOKEN_CACHE_MAX_ENTRIES": "0"}, "TOKEN_CACHE_MAX_ENTRIES"),
+        ({"REDIS_TIMEOUT_SECONDS": "-1"}, "REDIS_TIMEOUT_SECONDS"),
+        ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"REDIS_URL": "garbage"}, "REDIS_URL"),
+    ],
+)
+def test_values_that_would_fail_later_are_refused_now(environ: dict[str, str], named: str) -> None:
+    """Zero or negative sizes, NaN, min > max, unknown log levels and foreign URL schemes fail at load."""
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(environ)
+
+
+def test_secrets_stay_out_of_the_repr() -> None:
+    """Printing settings (say in a traceback) shows neither the admin key nor the DSNs."""
+    settings = Settings(admin_api_key="sekrit", database_url="postgresql://u:pw@h/db", redis_url="redis://:pw@h")
+    assert "sekrit" not in repr(settings)
+    assert "pw" not in repr(settings)

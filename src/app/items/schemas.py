@@ -9,8 +9,13 @@ from uuid import UUID
 
 import msgspec
 
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="1–200 characters, trimmed")]
-Description = Annotated[str, msgspec.Meta(max_length=5000)]
+# PostgreSQL text cannot hold NUL, so it is refused here (a 400) rather than by the database (a 500).
+# The title must also hold a non-space character; it is trimmed after validation.
+Title = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$",
+                      description="1–200 characters, not blank, trimmed")
+]
+Description = Annotated[str, msgspec.Meta(max_length=5000, pattern=r"^[^\x00]*$")]
 
 
 class ItemStatus(enum.StrEnum):
@@ -22,10 +27,7 @@ class ItemStatus(enum.StrEnum):
 
 
 def _trimmed_title(title: str) -> str:
-    trimmed = title.strip()
-    if not trimmed:
-        raise ValueError("title must not be blank")
-    return trimmed
+    return title.strip()  # never empty: the Title pattern requires a non-space character
 
 
 class ItemWrite(msgspec.Struct, forbid_unknown_fields=True):

@@ -7,17 +7,21 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
+import asyncpg
 import click
 import msgspec
 
 from app.dev import with_embedded_servers
 from app.errors import UNAVAILABLE_ERRORS, DomainError
 from app.settings import Settings, SettingsError
+from app.telemetry.logging import configure_logging
 from app.tenants.schemas import TenantCreated, TenantOut
 from app.tenants.service import TenantService
 from app.tenants.session import tenant_service
 
 T = TypeVar("T")
+_ENVIRONMENT_ERRORS: tuple[type[Exception], ...] = (*UNAVAILABLE_ERRORS, asyncpg.PostgresError, ValueError)
+"""Failures of the servers or their configuration (wrong database, role, URL), not of the request."""
 
 
 def run_with_service(work: Callable[[TenantService], Awaitable[T]]) -> T:
@@ -27,9 +31,13 @@ def run_with_service(work: Callable[[TenantService], Awaitable[T]]) -> T:
     one `error:` line on stderr and no traceback.
     """
     try:
-        settings = with_embedded_servers(Settings.from_env())
+        settings = Settings.from_env()
     except SettingsError as exc:
         _fail(str(exc), code=2)
+    configure_logging(settings.log_level)
+    if not settings.database_url:
+        click.echo(f"note: DATABASE_URL is unset; using the dev servers under {settings.data_dir}/", err=True)
+    settings = with_embedded_servers(settings)
 
     async def main() -> T:
         async with tenant_service(settings) as service:
@@ -39,7 +47,7 @@ def run_with_service(work: Callable[[TenantService], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except DomainError as exc:
         _fail(exc.detail)
-    except UNAVAILABLE_ERRORS as exc:
+    except _ENVIRONMENT_ERRORS as exc:
         _fail(f"PostgreSQL or Redis is unreachable ({type(exc).__name__}: {exc}); check DATABASE_URL and REDIS_URL")
 
 
