@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import sys
 from dataclasses import replace
 
@@ -31,6 +32,9 @@ def dev(host: str, port: int) -> None:
     settings = prepare_settings(dev=True)
     demo_token = asyncio.run(prepare_dev(settings))
     print_banner(settings, demo_token, host, port)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; by default that kills the process
+    # before atexit stops the embedded servers. Exiting normally instead lets them stop.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")
 
 
@@ -61,6 +65,11 @@ def run(host: str, port: int, workers: int) -> None:
         log_level="warning",
         timeout_graceful_shutdown=30,
     )
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    """Turn a re-raised SIGTERM into a normal exit, so atexit handlers run."""
+    sys.exit(0)
 
 
 def prepare_settings(dev: bool) -> Settings:

@@ -48,8 +48,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
-            await redis.aclose()
-            await db.stop_pool()
+            try:
+                await redis.aclose()
+            finally:
+                await db.stop_pool()
 
     return Litestar(
         route_handlers=[health, ItemController, AdminTenantController],

@@ -12,12 +12,14 @@ import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 from loguru import logger
 
 from app.errors import TenantNotFound
 from app.settings import Settings
+from app.tenants.migrations import migrate_tenant_schema
 from app.tenants.session import tenant_service
 
 VALKEY_URL_FILE = "redis.url"
@@ -115,6 +117,8 @@ async def prepare_dev(settings: Settings) -> str:
     tenant's token is rotated on every start instead (its items are kept).
     """
     async with tenant_service(settings) as service:
+        for tenant in await service.list():  # existing schemas catch up with new item migrations
+            await migrate_tenant_schema(tenant.schema)
         try:
             await service.get(DEMO_SLUG)
         except TenantNotFound:
@@ -133,11 +137,20 @@ def print_banner(settings: Settings, demo_token: str, host: str, port: int) -> N
         f"  Health         {base}/health",
         f"  Demo token     {demo_token}",
         f"  Admin key      {settings.admin_api_key}",
-        f"  PostgreSQL     {settings.database_url}",
-        f"  Redis          {settings.redis_url}",
+        f"  PostgreSQL     {without_password(settings.database_url)}",
+        f"  Redis          {without_password(settings.redis_url)}",
         f"  Data           {Path(settings.data_dir).resolve()}",
         "",
         f"  curl -H 'X-TOKEN: {demo_token}' {base}/items",
         "",
     ]
     print("\n".join(lines), flush=True)
+
+
+def without_password(url: str) -> str:
+    """`url` with any password replaced by `***` (for printing)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -16,8 +16,10 @@ from app.openapi import problem_responses
 from app.tenants.guard import provide_tenant_db, tenant_guard
 
 MAX_OFFSET = 2**31 - 1
-_READ = problem_responses(400, 401, 403, 404, 429)
-_WRITE = problem_responses(400, 401, 403, 404, 413, 429)
+_LIST = problem_responses(400, 401, 403, 500, 503)
+_ONE = problem_responses(400, 401, 403, 404, 500, 503)
+_CREATE = problem_responses(400, 401, 403, 413, 500, 503)
+_WRITE = problem_responses(400, 401, 403, 404, 413, 500, 503)
 
 
 class ItemController(Controller):
@@ -29,7 +31,7 @@ class ItemController(Controller):
     guards = [tenant_guard]
     dependencies = {"tenant_db": Provide(provide_tenant_db)}
 
-    @get("/", responses=_READ, summary="List items, newest first")
+    @get("/", responses=_LIST, summary="List items, newest first")
     async def list_items(
         self,
         tenant_db: NamedDependency[TenantScope],
@@ -40,7 +42,7 @@ class ItemController(Controller):
         """One page of the tenant's items and the total matching `status`."""
         return await tenant_db.run(lambda: service.list_items(limit, offset, status))
 
-    @post("/", status_code=201, responses=_WRITE, summary="Create an item")
+    @post("/", status_code=201, responses=_CREATE, summary="Create an item")
     async def create_item(
         self, tenant_db: NamedDependency[TenantScope], data: JSONBody[ItemWrite]
     ) -> Response[ItemOut]:
@@ -48,7 +50,7 @@ class ItemController(Controller):
         item = await tenant_db.run(lambda: service.create_item(data))
         return Response(item, status_code=201, headers={"Location": f"/items/{item.id}"})
 
-    @get("/{item_id:uuid}", responses=_READ, summary="Get an item")
+    @get("/{item_id:uuid}", responses=_ONE, summary="Get an item")
     async def get_item(self, tenant_db: NamedDependency[TenantScope], item_id: FromPath[UUID]) -> ItemOut:
         """One item of the tenant."""
         return await tenant_db.run(lambda: service.get_item(item_id))
@@ -67,7 +69,7 @@ class ItemController(Controller):
         """Partial update: only the fields sent change."""
         return await tenant_db.run(lambda: service.patch_item(item_id, data))
 
-    @delete("/{item_id:uuid}", status_code=204, responses=_READ, summary="Delete an item")
+    @delete("/{item_id:uuid}", status_code=204, responses=_ONE, summary="Delete an item")
     async def delete_item(self, tenant_db: NamedDependency[TenantScope], item_id: FromPath[UUID]) -> None:
         """Delete an item (204)."""
         await tenant_db.run(lambda: service.delete_item(item_id))

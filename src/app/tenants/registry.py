@@ -45,3 +45,10 @@ async def all_tenants() -> list[TenantOut]:
 
 def _out(row: dict[str, Any]) -> TenantOut:
     return TenantOut(**row)
+
+
+async def insert_tenant(slug: str, schema: str) -> tuple[int, TenantOut]:
+    """Insert the registry row of a new tenant; return its id and its public shape."""
+    rows = await Tenant.insert(Tenant(slug=slug, schema_name=schema)).returning(TENANT_ID, *_TENANT_COLUMNS)
+    row = dict(rows[0])
+    return int(row.pop("id")), _out(row)

@@ -32,7 +32,7 @@ class AdminTenantController(Controller):
     @post(
         "/",
         status_code=201,
-        responses=problem_responses(400, 401, 409, 422),
+        responses=problem_responses(400, 401, 409, 413, 422, 500, 503),
         summary="Create a tenant (the token is shown once)",
     )
     async def create_tenant(
@@ -41,7 +41,7 @@ class AdminTenantController(Controller):
         """Create schema, migrations, registry row and token atomically."""
         return await tenants.create(data.slug)
 
-    @get("/", responses=problem_responses(401), summary="List tenants")
+    @get("/", responses=problem_responses(401, 500, 503), summary="List tenants")
     async def list_tenants(self, tenants: NamedDependency[TenantService]) -> list[TenantOut]:
         """Every tenant, oldest first."""
         return await tenants.list()

@@ -37,13 +37,13 @@ class TenantService:
             async with ENGINE.transaction() as transaction:
                 await transaction.connection.execute(f"CREATE SCHEMA {quote_ident(schema)}")
                 await migrate_tenant_schema(schema)
-                rows = await Tenant.insert(Tenant(slug=slug, schema_name=schema)).returning(TENANT_ID)
-                await TenantToken.insert(TenantToken(token_hash=token_hash, tenant=rows[0]["id"]))
+                tenant_id, tenant = await registry.insert_tenant(slug, schema)
+                await TenantToken.insert(TenantToken(token_hash=token_hash, tenant=tenant_id))
         except (asyncpg.UniqueViolationError, asyncpg.DuplicateSchemaError) as exc:
             raise TenantExists(f"A tenant {slug!r} already exists.") from exc
         await self.store.put(token_hash, TenantRecord(slug=slug, schema=schema, status="active"))
         logger.info("tenant created: {}", slug)
-        return TenantCreated(tenant=await self.get(slug), token=token)
+        return TenantCreated(tenant=tenant, token=token)
 
     async def get(self, slug: str) -> TenantOut:
         """The tenant `slug` (validated first, so a malformed slug never reaches SQL)."""
@@ -63,9 +63,11 @@ class TenantService:
         token = new_token()
         token_hash = hash_token(token)
         async with ENGINE.transaction():
-            tenant_id = (await Tenant.select(TENANT_ID).where(Tenant.slug == slug).first() or {}).get("id")
-            if tenant_id is None:
+            # Lock the tenant row: two concurrent rotations must not both leave a live token.
+            locked = await Tenant.select(TENANT_ID).where(Tenant.slug == slug).lock_rows().first()
+            if locked is None:
                 raise TenantNotFound(f"No tenant {slug!r}.")
+            tenant_id = locked["id"]
             revoked = (
                 await TenantToken.update({TenantToken.revoked_at: datetime.now(UTC)})
                 .where((TenantToken.tenant == tenant_id) & TenantToken.revoked_at.is_null())
