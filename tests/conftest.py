@@ -99,7 +99,8 @@ async def running_lifespan(app: Litestar) -> AsyncIterator[None]:
     waiter = asyncio.create_task(started.wait())
     await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     if task.done():
-        task.result()
+        waiter.cancel()
+        task.result()  # start-up failed: raise its error
     try:
         yield
     finally:
@@ -210,5 +211,9 @@ def live_server(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFa
         yield LiveServer(base_url=base_url, process=process)
     finally:
         process.terminate()
-        process.wait(timeout=15)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         log.close()
