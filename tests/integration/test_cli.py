@@ -228,22 +228,26 @@ async def test_show_unknown_slug_is_a_clear_error(as_json: bool, cli_env: dict[s
     assert result.returncode == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: app.tenants.cli.run_with_service only catches DomainError; an unreachable database "
-    "(ConnectionRefusedError) or a malformed setting (SettingsError) escapes as a traceback",
-)
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "code", "fragments"),
     [
-        {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/postgres"},
-        {"DB_POOL_MAX_SIZE": "many"},
+        (
+            {"DATABASE_URL": "postgresql://postgres:cli-secret-pw@127.0.0.1:1/postgres"},
+            1,
+            ("unreachable", "DATABASE_URL"),
+        ),
+        ({"DB_POOL_MAX_SIZE": "many"}, 2, ("DB_POOL_MAX_SIZE",)),
     ],
     ids=["postgres-unreachable", "malformed-setting"],
 )
 async def test_environment_problems_are_clear_errors(
-    overrides: dict[str, str], cli_env: dict[str, str], tmp_path: Path
+    overrides: dict[str, str], code: int, fragments: tuple[str, ...], cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """An unreachable PostgreSQL or a malformed setting gives `error: ...` and a non-zero exit, no traceback."""
+    """An unreachable PostgreSQL (exit 1) or a malformed setting (exit 2) is one `error:` line, no traceback.
+
+    The database password in DATABASE_URL never appears in the message.
+    """
     result = await run_cli("tenants", "list", env={**cli_env, **overrides}, cwd=tmp_path)
-    assert_clean_error(result)
+    assert_clean_error(result, *fragments)
+    assert result.returncode == code
+    assert "cli-secret-pw" not in result.stderr

@@ -43,8 +43,8 @@ def base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in REQUIRED}
 
 
-async def run_app(env: dict[str, str], cwd: Path, timeout: float = 30.0) -> Result:
-    """Run `python -m app run` on a free port until it exits by itself (killed after `timeout`)."""
+async def run_app(env: dict[str, str], cwd: Path, limit_seconds: float = 30.0) -> Result:
+    """Run `python -m app run` on a free port until it exits by itself (killed after `limit_seconds`)."""
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -61,7 +61,7 @@ async def run_app(env: dict[str, str], cwd: Path, timeout: float = 30.0) -> Resu
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout)
+        out, err = await asyncio.wait_for(process.communicate(), limit_seconds)
     finally:
         if process.returncode is None:
             process.kill()
@@ -168,7 +168,11 @@ async def test_both_unreachable_are_both_reported(tmp_path: Path) -> None:
 
 
 async def test_run_serves_with_its_admin_key_and_stops_on_sigterm(server_urls: dict[str, str], tmp_path: Path) -> None:
-    """With valid configuration `app run` serves, honours ADMIN_API_KEY, and exits 0 on SIGTERM."""
+    """With valid configuration `app run` serves, honours ADMIN_API_KEY, and stops promptly on SIGTERM.
+
+    uvicorn shuts down gracefully, then re-raises the signal, so the exit status is 0 or -SIGTERM
+    (143 in a shell), the conventional "terminated by SIGTERM"; either way without a traceback.
+    """
     port = free_port()
     env = {**base_env(), **server_urls, "ADMIN_API_KEY": ADMIN_KEY, "LOG_LEVEL": "WARNING", "DB_POOL_MAX_SIZE": "2"}
     process = await asyncio.create_subprocess_exec(
@@ -196,7 +200,7 @@ async def test_run_serves_with_its_admin_key_and_stops_on_sigterm(server_urls: d
             assert (await http.get("/admin/tenants", headers={"X-ADMIN-KEY": "wrong"})).status_code == 401
         process.send_signal(signal.SIGTERM)
         out, _ = await asyncio.wait_for(process.communicate(), 15)
-        assert process.returncode == 0, out.decode()
+        assert process.returncode in (0, -signal.SIGTERM), out.decode()
         assert "Traceback" not in out.decode()
     finally:
         if process.returncode is None:
