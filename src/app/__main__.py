@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
+import socket
 import sys
 from dataclasses import replace
 
@@ -29,6 +30,9 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, help="TCP port to bind.")
 def dev(host: str, port: int) -> None:
     """Zero-config development server: embedded PostgreSQL + Redis, a demo tenant, one worker."""
+    if not port_is_free(host, port):
+        click.echo(f"error: {host}:{port} is already in use (choose another with --port)", err=True)
+        sys.exit(1)
     settings = prepare_settings(dev=True)
     demo_token = asyncio.run(prepare_dev(settings))
     print_banner(settings, demo_token, host, port)
@@ -65,6 +69,16 @@ def run(host: str, port: int, workers: int) -> None:
         log_level="warning",
         timeout_graceful_shutdown=30,
     )
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could bind `host:port` now (checked before the demo token is rotated)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _exit_cleanly(signum: int, _frame: object) -> None:
