@@ -17,10 +17,8 @@ from app.openapi import openapi_config
 from app.request import CobrejaRequest
 from app.settings import Settings
 from app.telemetry.logging import configure_logging
-from app.tenants.resolver import TokenCache, TokenResolver
 from app.tenants.routes import AdminTenantController
-from app.tenants.service import TenantService
-from app.tenants.token_store import TokenStore, connect_redis
+from app.tenants.runtime import tenancy
 
 VERSION = version("cobreja")
 
@@ -39,19 +37,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start_pool(settings)
-        redis = connect_redis(settings.redis_url, settings.redis_timeout_seconds)
-        store = TokenStore(redis, settings.redis_token_ttl_seconds)
-        app.state.resolver = TokenResolver(
-            TokenCache(settings.token_cache_ttl_seconds, settings.token_cache_max_entries), store
-        )
-        app.state.tenant_service = TenantService(store)
         try:
-            yield
+            async with tenancy(app.state, settings):
+                yield
         finally:
-            try:
-                await redis.aclose()
-            finally:
-                await db.stop_pool()
+            await db.stop_pool()
 
     return Litestar(
         route_handlers=[health, ItemController, AdminTenantController],

@@ -117,7 +117,7 @@ async def prepare_dev(settings: Settings) -> str:
     tenant's token is rotated on every start instead (its items are kept).
     """
     async with tenant_service(settings) as service:
-        for tenant in await service.list():  # existing schemas catch up with new item migrations
+        for tenant in await service.list_tenants():  # existing schemas catch up with new item migrations
             await migrate_tenant_schema(tenant.schema)
         try:
             await service.get(DEMO_SLUG)

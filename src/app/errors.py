@@ -23,6 +23,7 @@ class DomainError(Exception):
 
     status: HTTPStatus = HTTPStatus.BAD_REQUEST
     slug: str = "bad-request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -72,6 +73,17 @@ class TenantSuspended(DomainError):
     slug = "tenant-suspended"
 
 
+class RateLimited(DomainError):
+    """The tenant made more requests than its rate allows; `retry_after` says when to come back."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    slug = "rate-limited"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class ServiceUnavailable(DomainError):
     """A dependency the request needs is down; the client may retry."""
 
@@ -95,7 +107,7 @@ def problem(
 
 def from_domain_error(exc: DomainError) -> ProblemDetailsException:
     """Map a service's error to its problem."""
-    return problem(exc.status, exc.detail, exc.slug)
+    return problem(exc.status, exc.detail, exc.slug, headers=exc.headers)
 
 
 def from_http_exception(exc: HTTPException) -> ProblemDetailsException:
@@ -150,6 +162,7 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.InternalClientError,  # asyncpg's state error on a connection whose backend just died
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin/crash shutdown, cannot connect now, cancelled
     asyncpg.TooManyConnectionsError,
     ConnectionError,
     TimeoutError,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+MAY_BE_ZERO = {"tenant_rate_limit_per_second"}
 URL_SCHEMES = {"database_url": ("postgres://", "postgresql://"), "redis_url": ("redis://", "rediss://", "unix://")}
 
 
@@ -50,6 +51,10 @@ class Settings:
     """How long a resolved token stays in the in-process cache (bounds revocation delay)."""
     token_cache_max_entries: int = 10_000
     """Upper bound of the in-process token cache; the oldest entries are evicted first."""
+    tenant_rate_limit_per_second: float = 0.0
+    """Requests per second each tenant may make, per worker process; 0 turns the limit off."""
+    tenant_rate_limit_burst: float = 100.0
+    """Requests a tenant may make at once before the per-second rate applies."""
     max_request_body_bytes: int = 1_048_576
     """Bodies larger than this are refused with 413."""
     data_dir: str = ".cobreja"
@@ -90,7 +95,7 @@ def _problems(settings: Settings) -> list[str]:
     """Every rule a setting breaks, as messages naming the variable."""
     numbers = {f.name: getattr(settings, f.name) for f in fields(settings) if isinstance(f.default, int | float)}
     problems = [f"{name.upper()} must be a finite number > 0" for name, value in numbers.items()
-                if not (math.isfinite(value) and value > 0)]
+                if not (math.isfinite(value) and (value > 0 or (value == 0 and name in MAY_BE_ZERO)))]
     if settings.db_pool_min_size > settings.db_pool_max_size:
         problems.append("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
     if settings.log_level.upper() not in LOG_LEVELS:

@@ -16,10 +16,10 @@ from app.openapi import problem_responses
 from app.tenants.guard import provide_tenant_db, tenant_guard
 
 MAX_OFFSET = 2**31 - 1
-_LIST = problem_responses(400, 401, 403, 500, 503)
-_ONE = problem_responses(400, 401, 403, 404, 500, 503)
-_CREATE = problem_responses(400, 401, 403, 413, 500, 503)
-_WRITE = problem_responses(400, 401, 403, 404, 413, 500, 503)
+_LIST = problem_responses(400, 401, 403, 429, 500, 503)
+_ONE = problem_responses(400, 401, 403, 404, 429, 500, 503)
+_CREATE = problem_responses(400, 401, 403, 413, 429, 500, 503)
+_WRITE = problem_responses(400, 401, 403, 404, 413, 429, 500, 503)
 
 
 class ItemController(Controller):

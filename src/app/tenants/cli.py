@@ -86,7 +86,7 @@ def create(slug: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def list_(as_json: bool) -> None:
     """List every tenant."""
-    found = run_with_service(lambda service: service.list())
+    found = run_with_service(lambda service: service.list_tenants())
     if as_json:
         click.echo(msgspec.json.encode(found).decode())
     for tenant in [] if as_json else found:
@@ -100,3 +100,36 @@ def show(slug: str, as_json: bool) -> None:
     """Show tenant SLUG."""
     tenant = run_with_service(lambda service: service.get(slug))
     click.echo(msgspec.json.encode(tenant).decode()) if as_json else _print_tenant(tenant)
+
+
+@tenants.command("suspend")
+@click.argument("slug")
+def suspend(slug: str) -> None:
+    """Suspend tenant SLUG: its requests get 403 until resumed."""
+    _print_tenant(run_with_service(lambda service: service.suspend(slug)))
+
+
+@tenants.command("resume")
+@click.argument("slug")
+def resume(slug: str) -> None:
+    """Resume a suspended tenant SLUG."""
+    _print_tenant(run_with_service(lambda service: service.resume(slug)))
+
+
+@tenants.command("rotate-token")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def rotate_token(slug: str, as_json: bool) -> None:
+    """Issue a new token for SLUG (printed once); the old one stops working at once."""
+    _print_created(run_with_service(lambda service: service.rotate_token(slug)), as_json)
+
+
+@tenants.command("delete")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Confirm: the tenant's schema and all its data are dropped.")
+def delete(slug: str, yes: bool) -> None:
+    """Delete tenant SLUG and all its data (requires --yes; re-running finishes an interrupted delete)."""
+    if not yes:
+        _fail(f"deleting {slug!r} drops all its data; repeat with --yes to confirm", code=2)
+    run_with_service(lambda service: service.delete(slug))
+    click.echo(f"deleted {slug}")

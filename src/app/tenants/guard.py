@@ -10,7 +10,8 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from app.db import TenantScope
-from app.errors import TenantSuspended, Unauthenticated
+from app.errors import RateLimited, TenantSuspended, Unauthenticated
+from app.tenants.rate_limit import TenantRateLimiter
 from app.tenants.resolver import TokenResolver
 from app.tenants.tokens import looks_like_token
 
@@ -34,6 +35,9 @@ async def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         raise Unauthenticated(UNAUTHENTICATED_DETAIL)
     if record.status != "active":
         raise TenantSuspended(f"Tenant {record.slug!r} is suspended.")
+    limiter: TenantRateLimiter = connection.app.state.rate_limiter
+    if wait := limiter.retry_after(record.slug):
+        raise RateLimited(f"Tenant {record.slug!r} is over its request rate; retry in {wait} s.", wait)
     connection.state.tenant = record.slug
     connection.state.tenant_scope = TenantScope(record.slug, record.schema)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from piccolo.columns.combination import Where
 
 from app.tenants.schemas import TenantOut, TenantRecord
 from app.tenants.tables import TENANT_ID, Tenant, TenantToken
@@ -52,3 +55,46 @@ async def insert_tenant(slug: str, schema: str) -> tuple[int, TenantOut]:
     rows = await Tenant.insert(Tenant(slug=slug, schema_name=schema)).returning(TENANT_ID, *_TENANT_COLUMNS)
     row = dict(rows[0])
     return int(row.pop("id")), _out(row)
+
+
+async def lock_tenant(slug: str) -> tuple[int, TenantOut] | None:
+    """The tenant's id and row, locked FOR UPDATE in the current transaction, or None."""
+    row = await Tenant.select(TENANT_ID, *_TENANT_COLUMNS).where(Tenant.slug == slug).lock_rows().first()
+    if row is None:
+        return None
+    row = dict(row)
+    return int(row.pop("id")), _out(row)
+
+
+async def set_status(tenant_id: int, status: str) -> TenantOut:
+    """Change a tenant's status (and `updated_at`); return the new row."""
+    rows = await Tenant.update({Tenant.status: status, Tenant.updated_at: datetime.now(UTC)}).where(
+        _by_id(tenant_id)
+    ).returning(*_TENANT_COLUMNS)
+    return _out(rows[0])
+
+
+async def live_token_hashes(tenant_id: int) -> list[str]:
+    """Hashes of the tenant's unrevoked tokens."""
+    rows = await TenantToken.select(TenantToken.token_hash).where(
+        (TenantToken.tenant == tenant_id) & TenantToken.revoked_at.is_null()
+    )
+    return [row["token_hash"] for row in rows]
+
+
+async def revoke_tokens(tenant_id: int) -> list[str]:
+    """Mark every live token of the tenant revoked; return their hashes."""
+    rows = await TenantToken.update({TenantToken.revoked_at: datetime.now(UTC)}).where(
+        (TenantToken.tenant == tenant_id) & TenantToken.revoked_at.is_null()
+    ).returning(TenantToken.token_hash)
+    return [row["token_hash"] for row in rows]
+
+
+async def delete_tenant(tenant_id: int) -> None:
+    """Remove the registry row (its token rows go with it, ON DELETE CASCADE)."""
+    await Tenant.delete().where(_by_id(tenant_id))
+
+
+def _by_id(tenant_id: int) -> Where:
+    """`id = tenant_id` (Piccolo's untyped `Column.__eq__` reads as bool to mypy)."""
+    return cast(Where, tenant_id == TENANT_ID)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from app.openapi import problem_responses
 from app.tenants.guard import admin_guard
@@ -20,8 +20,11 @@ async def provide_tenant_service(request: Request[Any, Any, Any]) -> TenantServi
     return service
 
 
+_ONE = problem_responses(401, 404, 422, 500, 503)
+
+
 class AdminTenantController(Controller):
-    """`/admin/tenants`: create and list tenants."""
+    """`/admin/tenants`: the tenant lifecycle for operators."""
 
     path = "/admin/tenants"
     tags = ["admin"]
@@ -44,4 +47,29 @@ class AdminTenantController(Controller):
     @get("/", responses=problem_responses(401, 500, 503), summary="List tenants")
     async def list_tenants(self, tenants: NamedDependency[TenantService]) -> list[TenantOut]:
         """Every tenant, oldest first."""
-        return await tenants.list()
+        return await tenants.list_tenants()
+
+    @get("/{slug:str}", responses=_ONE, summary="Show a tenant")
+    async def show_tenant(self, slug: FromPath[str], tenants: NamedDependency[TenantService]) -> TenantOut:
+        """One tenant (never its token)."""
+        return await tenants.get(slug)
+
+    @delete("/{slug:str}", status_code=204, responses=_ONE, summary="Delete a tenant and all its data")
+    async def delete_tenant(self, slug: FromPath[str], tenants: NamedDependency[TenantService]) -> None:
+        """Revoke its tokens, drop its schema, then its registry row (re-running finishes an interrupted delete)."""
+        await tenants.delete(slug)
+
+    @post("/{slug:str}/suspend", status_code=200, responses=_ONE, summary="Suspend a tenant (403 until resumed)")
+    async def suspend_tenant(self, slug: FromPath[str], tenants: NamedDependency[TenantService]) -> TenantOut:
+        """Its requests get 403 from now on; data and token are kept."""
+        return await tenants.suspend(slug)
+
+    @post("/{slug:str}/resume", status_code=200, responses=_ONE, summary="Resume a suspended tenant")
+    async def resume_tenant(self, slug: FromPath[str], tenants: NamedDependency[TenantService]) -> TenantOut:
+        """Serve the tenant again."""
+        return await tenants.resume(slug)
+
+    @post("/{slug:str}/rotate-token", status_code=200, responses=_ONE, summary="Issue a new token, revoke the old")
+    async def rotate_token(self, slug: FromPath[str], tenants: NamedDependency[TenantService]) -> TenantCreated:
+        """The old token is dead at once, in every worker; the new one is shown this once."""
+        return await tenants.rotate_token(slug)

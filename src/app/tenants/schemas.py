@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-TenantStatus = Literal["active", "suspended"]
+TenantStatus = Literal["active", "suspended", "deleting"]
+"""`deleting`: tokens revoked, schema being dropped; a re-run of delete finishes the job."""
 
 
 class TenantRecord(msgspec.Struct, frozen=True, gc=False):

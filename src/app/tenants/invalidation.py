@@ -1,0 +1,69 @@
+"""Cross-worker cache invalidation (T1, R1): each worker listens on a Redis channel.
+
+A lifecycle change (revoke, suspend, resume, delete) publishes the affected token hashes; every
+worker drops them from its in-process cache within milliseconds. While Redis is unreachable the
+listener retries every second; on each (re)connection it clears the whole cache (messages may
+have been missed) and replays the Redis writes that failed meanwhile. Without Redis, the cache's
+own TTL still bounds how long a revoked token can live in a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from loguru import logger
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from app.tenants.resolver import TokenCache
+from app.tenants.token_store import INVALIDATION_CHANNEL, TokenStore, decode_hashes
+
+PING_EVERY_SECONDS = 5.0
+RETRY_EVERY_SECONDS = 1.0
+
+
+class InvalidationListener:
+    """Background task: subscribe, drop announced hashes, reconnect forever."""
+
+    def __init__(self, redis: Redis, cache: TokenCache, store: TokenStore) -> None:
+        self.redis = redis
+        self.cache = cache
+        self.store = store
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        """Listen until cancelled, reconnecting after any Redis failure."""
+        while True:
+            try:
+                await self._listen_once()
+            except (RedisError, OSError) as exc:
+                if self.connected.is_set():
+                    logger.warning("invalidation channel lost ({}); retrying", type(exc).__name__)
+                self.connected.clear()
+                await asyncio.sleep(RETRY_EVERY_SECONDS)
+
+    async def _listen_once(self) -> None:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(INVALIDATION_CHANNEL)
+            self.cache.clear()  # whatever was announced while we were away is unknown
+            self.connected.set()
+            logger.info("listening for tenant invalidations")
+            await self._pump(pubsub)
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _pump(self, pubsub: PubSub) -> None:
+        last_ping = time.monotonic()
+        while True:
+            message = await pubsub.get_message(timeout=1.0)
+            if message is not None:
+                for token_hash in decode_hashes(message["data"]):
+                    self.cache.drop(token_hash)
+            if self.store.pending:
+                await self.store.flush_pending()
+            if time.monotonic() - last_ping > PING_EVERY_SECONDS:
+                await pubsub.ping()  # a dead connection raises here instead of hanging quietly
+                last_ping = time.monotonic()
