@@ -45,7 +45,7 @@ class Settings:
     """How long one SQL statement may run before it is cancelled."""
     redis_timeout_seconds: float = 0.5
     """Socket timeout of Redis commands; past it the registry in PostgreSQL answers instead."""
-    redis_token_ttl_seconds: int = 3600
+    redis_token_ttl_seconds: int = 300
     """How long a token record (or a revocation tombstone) lives in Redis before the registry is asked again."""
     token_cache_ttl_seconds: float = 5.0
     """How long a resolved token stays in the in-process cache (bounds revocation delay)."""

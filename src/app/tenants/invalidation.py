@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import msgspec
 from loguru import logger
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -55,13 +56,22 @@ class InvalidationListener:
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
+    def _drop_announced(self, data: bytes) -> None:
+        try:
+            hashes = decode_hashes(data)
+        except msgspec.DecodeError:  # not ours: be safe, forget everything
+            logger.warning("unreadable invalidation message; clearing the token cache")
+            self.cache.clear()
+            return
+        for token_hash in hashes:
+            self.cache.drop(token_hash)
+
     async def _pump(self, pubsub: PubSub) -> None:
         last_ping = time.monotonic()
         while True:
             message = await pubsub.get_message(timeout=1.0)
-            if message is not None:
-                for token_hash in decode_hashes(message["data"]):
-                    self.cache.drop(token_hash)
+            if message is not None and message["type"] == "message":  # not our PING's "pong"
+                self._drop_announced(message["data"])
             if self.store.pending:
                 await self.store.flush_pending()
             if time.monotonic() - last_ping > PING_EVERY_SECONDS:

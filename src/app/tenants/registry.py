@@ -82,6 +82,12 @@ async def live_token_hashes(tenant_id: int) -> list[str]:
     return [row["token_hash"] for row in rows]
 
 
+async def all_token_hashes(tenant_id: int) -> list[str]:
+    """Hashes of every token the tenant ever had, revoked or not."""
+    rows = await TenantToken.select(TenantToken.token_hash).where(TenantToken.tenant == tenant_id)
+    return [row["token_hash"] for row in rows]
+
+
 async def revoke_tokens(tenant_id: int) -> list[str]:
     """Mark every live token of the tenant revoked; return their hashes."""
     rows = await TenantToken.update({TenantToken.revoked_at: datetime.now(UTC)}).where(

@@ -91,9 +91,10 @@ class TenantService:
         """
         async with ENGINE.transaction():
             tenant_id, tenant = await self._locked(slug)
-            revoked = await registry.revoke_tokens(tenant_id)
+            await registry.revoke_tokens(tenant_id)
             await registry.set_status(tenant_id, "deleting")
-        await self._sync_tokens(revoked, None)
+            every_hash = await registry.all_token_hashes(tenant_id)  # a re-run re-tombstones them all
+        await self._sync_tokens(every_hash, None)
         async with ENGINE.transaction() as transaction:
             await transaction.connection.execute(f"DROP SCHEMA IF EXISTS {quote_ident(tenant.schema)} CASCADE")
         await registry.delete_tenant(tenant_id)
