@@ -70,8 +70,7 @@ async def test_delete_revokes_drops_the_schema_and_the_row(
 async def test_an_interrupted_delete_is_finished_by_the_next(
     client: httpx.AsyncClient, tenant: Tenant, admin_headers: dict[str, str], pg: asyncpg.Connection, redis: Redis
 ) -> None:
-    """A delete stopped after its first step (tokens revoked, status `deleting`) leaves an unusable tenant
-    that a re-run removes completely."""
+    """A delete stopped after its first step (tokens revoked, status `deleting`) is finished by a re-run."""
     await pg.execute("UPDATE cobreja.tenant_token SET revoked_at = now() WHERE tenant = "
                      "(SELECT id FROM cobreja.tenant WHERE slug = $1)", tenant.slug)
     await pg.execute("UPDATE cobreja.tenant SET status = 'deleting' WHERE slug = $1", tenant.slug)

@@ -22,7 +22,7 @@ def cli(server_urls: dict[str, str], *args: str) -> subprocess.CompletedProcess[
 
 @pytest.mark.slow
 async def test_each_transition_through_the_cli(server_urls: dict[str, str], client: httpx.AsyncClient) -> None:
-    """create → suspend (403) → resume (200) → rotate-token (old 401, new 200) → delete needs --yes → delete."""
+    """Create → suspend (403) → resume (200) → rotate-token (old 401, new 200) → delete needs --yes → delete."""
     slug = unique_slug("cli")
     created = cli(server_urls, "create", slug, "--json")
     assert created.returncode == 0, created.stderr
