@@ -18,6 +18,7 @@ from app.tenants.naming import schema_for
 from app.tenants.resolver import TokenCache
 from app.tenants.schemas import TenantCreated, TenantOut, TenantRecord, TenantStatus
 from app.tenants.tables import TenantToken
+from app.tenants.template import clone_schema, ensure_template
 from app.tenants.token_store import TokenStore
 from app.tenants.tokens import hash_token, new_token
 
@@ -33,14 +34,18 @@ class TenantService:
         """Create schema + all migrations + registry row + token atomically; return the token once.
 
         Everything runs in one PostgreSQL transaction: a failure anywhere leaves no schema, no row
-        and no token behind. Redis is written only after the commit.
+        and no token behind. Redis is written only after the commit. The schema is cloned from the
+        migrated template (see app.tenants.template), then checked against the migrations, so it
+        is current by construction even if a fleet migration runs meanwhile.
         """
         schema = schema_for(slug)
         token = new_token()
         token_hash = hash_token(token)
+        await ensure_template()
         try:
             async with ENGINE.transaction() as transaction:
                 await transaction.connection.execute(f"CREATE SCHEMA {quote_ident(schema)}")
+                await clone_schema(transaction.connection, schema)
                 await migrate_tenant_schema(schema)
                 tenant_id, tenant = await registry.insert_tenant(slug, schema)
                 await TenantToken.insert(TenantToken(token_hash=token_hash, tenant=tenant_id))
