@@ -42,8 +42,10 @@ class InvalidationListener:
             except (RedisError, OSError) as exc:
                 if self.connected.is_set():
                     logger.warning("invalidation channel lost ({}); retrying", type(exc).__name__)
-                self.connected.clear()
-                await asyncio.sleep(RETRY_EVERY_SECONDS)
+            except Exception:  # a bug here must not silently end invalidation for this worker
+                logger.exception("invalidation listener failed; restarting it")
+            self.connected.clear()
+            await asyncio.sleep(RETRY_EVERY_SECONDS)
 
     async def _listen_once(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
