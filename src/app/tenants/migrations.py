@@ -4,22 +4,35 @@ Each schema keeps its own Piccolo `migration` table. Piccolo's `TableExists` doe
 schema, so we create that table ourselves with `IF NOT EXISTS` under the schema's search_path,
 and drive the migration modules directly (the same steps as Piccolo's ForwardsMigrationManager)
 inside the caller's transaction, so DDL and ledger rows commit or roll back together.
+
+A schema is migrated under `pg_advisory_xact_lock` on its name, and what already ran is read
+*after* the lock is held: two processes migrating the same schema serialise, and the second one
+finds the first one's work committed instead of applying it again.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from loguru import logger
 from piccolo.apps.migrations.auto import migration_manager as _piccolo_manager_module
-from piccolo.apps.migrations.commands.base import BaseMigrationManager
 from piccolo.apps.migrations.tables import Migration
-from piccolo.conf.apps import AppConfig
 
-from app.db import ENGINE, SET_SEARCH_PATH, quote_ident
+from app.db import ENGINE, quote_ident
 from app.piccolo_conf import SHARED_APPS, TENANT_APPS
+from app.tenants.ledger import Attempt
+from app.tenants.migration_plan import MigrationPlan, PlannedMigration, load_plan
 from app.tenants.naming import SHARED_SCHEMA
+
+LOCK_AND_ENTER = "SELECT pg_advisory_xact_lock(hashtext('cobreja:migrate:' || $1)), set_config('search_path', $2, true)"
+"""Take the schema's migration lock, then scope the transaction to it (one round trip)."""
+ENTER_READ_ONLY = "SELECT set_config('search_path', $1, true), set_config('transaction_read_only', 'on', true)"
+"""Scope a read-only look at a schema (`--check`): no lock, and PostgreSQL refuses any write."""
+_EXISTENCE = "SELECT to_regnamespace($1) IS NOT NULL AS has_schema, to_regclass('migration') IS NOT NULL AS has_table"
+_APPLIED = "SELECT app_name, name FROM migration"
 
 
 def _log_instead_of_print(*args: Any, **_: Any) -> None:
@@ -31,52 +44,99 @@ def _log_instead_of_print(*args: Any, **_: Any) -> None:
 _piccolo_manager_module.print = _log_instead_of_print  # type: ignore[attr-defined]
 
 
-def _app_config(module_path: str) -> AppConfig:
-    config: AppConfig = import_module(module_path).APP_CONFIG
-    return config
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    """What a schema holds, read inside its transaction."""
+
+    exists: bool
+    applied: frozenset[tuple[str, str]]
+    """(app name, migration id) of every row in the schema's own `migration` table."""
+    has_table: bool
 
 
-def _migration_modules(config: AppConfig) -> dict[str, Any]:
-    manager = BaseMigrationManager()
-    modules: dict[str, Any] = manager.get_migration_modules(config.resolved_migrations_folder_path)
-    return modules
+class MigrationFailed(Exception):
+    """A migration raised; the schema's transaction must roll back. Carries the ledger attempts."""
+
+    def __init__(self, attempts: list[Attempt], not_attempted: list[PlannedMigration]) -> None:
+        failed = attempts[-1]
+        super().__init__(f"{failed.app_name}:{failed.migration_id}: {failed.error}")
+        self.attempts = attempts
+        """The migrations this transaction ran, the last one `failed`, the others `rolled_back`."""
+        self.failed = failed
+        self.still_pending = [f"{a.app_name}:{a.migration_id}" for a in attempts] + [m.label for m in not_attempted]
+        """`app:id` of every migration the schema still lacks."""
 
 
-def pending_migrations(config: AppConfig, already_ran: set[str]) -> list[tuple[str, Any]]:
-    """The (id, module) pairs of `config` not in `already_ran`, oldest first."""
-    modules = _migration_modules(config)
-    return [(mid, modules[mid]) for mid in sorted(modules) if mid not in already_ran]
+async def enter_schema(connection: asyncpg.Connection, schema: str) -> None:
+    """Lock `schema` for migration and set the transaction's search_path to it."""
+    await connection.execute(LOCK_AND_ENTER, schema, quote_ident(schema))
 
 
-async def apply_app_migrations(config: AppConfig) -> list[str]:
-    """Run the pending migrations of one app under the current search_path; return their ids.
+async def read_state(connection: asyncpg.Connection, schema: str) -> SchemaState:
+    """Whether the current schema exists and which migrations its `migration` table lists."""
+    has_schema, has_table = (await connection.fetch(_EXISTENCE, quote_ident(schema)))[0]
+    applied: frozenset[tuple[str, str]] = frozenset()
+    if has_table:
+        applied = frozenset((r["app_name"], r["name"]) for r in await connection.fetch(_APPLIED))
+    return SchemaState(exists=has_schema, applied=applied, has_table=has_table)
 
-    Must run inside a transaction whose search_path is the target schema.
+
+def pending(plan: MigrationPlan, applied: frozenset[tuple[str, str]]) -> list[PlannedMigration]:
+    """The migrations of `plan` not in `applied`, in plan order."""
+    return [migration for migration in plan if migration.key not in applied]
+
+
+async def apply_pending(migrations: list[PlannedMigration], has_table: bool) -> list[Attempt]:
+    """Run `migrations` under the current search_path; one Attempt each, all `applied`.
+
+    Must run inside a transaction whose search_path is the target schema. Raises MigrationFailed
+    (the earlier attempts marked `rolled_back`, the failing one `failed`) if one of them raises.
     """
-    await Migration.create_table(if_not_exists=True)
-    ran = set(await Migration.get_migrations_which_ran(app_name=config.app_name))
-    applied = []
-    for migration_id, module in pending_migrations(config, ran):
-        manager = await module.forwards()
-        await manager.run()
-        await Migration.insert(Migration(name=migration_id, app_name=config.app_name))
-        applied.append(migration_id)
-    return applied
+    if migrations and not has_table:
+        await Migration.create_table(if_not_exists=True)
+    attempts: list[Attempt] = []
+    for index, migration in enumerate(migrations):
+        started = datetime.now(UTC)
+        try:
+            await _apply_one(migration)
+        except Exception as exc:  # any error of a migration fails it; the caller rolls back
+            undone = [_rolled_back(attempt, migration) for attempt in attempts]
+            failed = Attempt(migration.app_name, migration.migration_id, "failed", started, datetime.now(UTC),
+                             f"{type(exc).__name__}: {exc}")
+            raise MigrationFailed([*undone, failed], migrations[index + 1 :]) from exc
+        attempts.append(Attempt(migration.app_name, migration.migration_id, "applied", started, datetime.now(UTC)))
+    return attempts
+
+
+async def _apply_one(migration: PlannedMigration) -> None:
+    manager = await migration.module.forwards()
+    await manager.run()
+    await Migration.insert(Migration(name=migration.migration_id, app_name=migration.app_name))
+
+
+def _rolled_back(attempt: Attempt, cause: PlannedMigration) -> Attempt:
+    error = f"rolled back: {cause.app_name}:{cause.migration_id} failed later in the same transaction"
+    return Attempt(attempt.app_name, attempt.migration_id, "rolled_back", attempt.started_at, attempt.finished_at,
+                   error)
 
 
 async def migrate_schema(schema: str, app_modules: list[str]) -> list[str]:
     """Bring `schema` up to date with `app_modules`, in one transaction, under an advisory lock.
 
-    Joins the caller's transaction if there is one (tenant creation), so everything is atomic.
+    Creates the schema if it is missing. Joins the caller's transaction if there is one (tenant
+    creation), so everything is atomic. Returns the ids of the migrations it applied.
     """
-    applied: list[str] = []
+    plan = load_plan(app_modules)
     async with ENGINE.transaction() as transaction:
         connection = transaction.connection
-        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"cobreja:migrate:{schema}")
+        await enter_schema(connection, schema)
         await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
-        await connection.execute(SET_SEARCH_PATH, quote_ident(schema))
-        for module_path in app_modules:
-            applied += await apply_app_migrations(_app_config(module_path))
+        state = await read_state(connection, schema)
+        try:
+            attempts = await apply_pending(pending(plan, state.applied), state.has_table)
+        except MigrationFailed as exc:  # callers (tenant creation) see the migration's own error
+            raise exc.__cause__ or exc from None
+    applied = [attempt.migration_id for attempt in attempts]
     if applied:
         logger.info("schema {} migrated: {}", schema, ", ".join(applied))
     return applied

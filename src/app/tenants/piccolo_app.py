@@ -6,10 +6,11 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
+from app.tenants.ledger import MigrationLedger
 from app.tenants.tables import Tenant, TenantToken
 
 APP_CONFIG = AppConfig(
     app_name="tenants",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[Tenant, TenantToken],
+    table_classes=[Tenant, TenantToken, MigrationLedger],
 )
