@@ -19,7 +19,7 @@ from loguru import logger
 
 from app.errors import TenantNotFound
 from app.settings import Settings
-from app.tenants.migrations import migrate_tenant_schema
+from app.tenants.runner import RunOptions, run_migrations
 from app.tenants.session import tenant_service
 
 VALKEY_URL_FILE = "redis.url"
@@ -117,8 +117,9 @@ async def prepare_dev(settings: Settings) -> str:
     tenant's token is rotated on every start instead (its items are kept).
     """
     async with tenant_service(settings) as service:
-        for tenant in await service.list_tenants():  # existing schemas catch up with new item migrations
-            await migrate_tenant_schema(tenant.schema)
+        summary = await run_migrations(RunOptions(jobs=1))  # existing schemas catch up with new migrations
+        if not summary.ok:
+            logger.warning("some tenants could not be migrated; see `python -m app.migrate_tenants --check`")
         try:
             await service.get(DEMO_SLUG)
         except TenantNotFound:

@@ -13,7 +13,7 @@ from loguru import logger
 from app.db import ENGINE, quote_ident
 from app.errors import TenantExists, TenantNotFound
 from app.tenants import registry
-from app.tenants.migrations import migrate_tenant_schema
+from app.tenants.migrations import enter_schema, migrate_tenant_schema
 from app.tenants.naming import schema_for
 from app.tenants.resolver import TokenCache
 from app.tenants.schemas import TenantCreated, TenantOut, TenantRecord, TenantStatus
@@ -101,6 +101,7 @@ class TenantService:
             every_hash = await registry.all_token_hashes(tenant_id)  # a re-run re-tombstones them all
         await self._sync_tokens(every_hash, None)
         async with ENGINE.transaction() as transaction:
+            await enter_schema(transaction.connection, tenant.schema)  # never mid-migration
             await transaction.connection.execute(f"DROP SCHEMA IF EXISTS {quote_ident(tenant.schema)} CASCADE")
         await registry.delete_tenant(tenant_id)
         logger.info("tenant deleted: {}", slug)
