@@ -14,6 +14,7 @@ import asyncpg
 from loguru import logger
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
+from app.errors import UNAUTHENTICATED_DETAIL, Unauthenticated
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -169,11 +170,21 @@ class TenantScope:
         except (asyncpg.InvalidCachedStatementError, asyncpg.OutdatedSchemaCacheError):
             logger.info("retrying tenant transaction after a stale cached statement")
             return await self._run_once(work)
+        except asyncpg.UndefinedTableError:
+            if await _schema_exists(self.schema):
+                raise
+            # The tenant was deleted while its token was still cached somewhere: same 401 as revoked.
+            raise Unauthenticated(UNAUTHENTICATED_DETAIL) from None
 
     async def _run_once(self, work: Callable[[], Awaitable[T]]) -> T:
         async with TenantTransaction(ENGINE, self._search_path):
             result = await work()
         return result  # noqa: RET504  (returning inside `async with` confuses mypy about exceptions)
+
+
+async def _schema_exists(schema: str) -> bool:
+    async with ENGINE.pool.acquire(timeout=_pool_timeout()) as connection:  # type: ignore[union-attr]
+        return bool(await connection.fetchval("SELECT to_regnamespace($1) IS NOT NULL", quote_ident(schema)))
 
 
 def scope_connection() -> asyncpg.Connection:

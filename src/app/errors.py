@@ -66,6 +66,10 @@ class Unauthenticated(DomainError):
     slug = "unauthenticated"
 
 
+UNAUTHENTICATED_DETAIL = "A valid X-TOKEN header is required."
+"""The one detail of every tenant 401: missing, malformed, unknown, revoked, or a deleted tenant."""
+
+
 class TenantSuspended(DomainError):
     """The token is valid but its tenant is suspended."""
 

@@ -458,12 +458,6 @@ async def test_redis_hung_killed_and_restarted(
             assert_no_crash_logged(server)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a Redis restarted with its persisted data serves the pre-outage record of a token revoked "
-    "during the outage until the revoking process replays its tombstone (up to ~1 s, the listener's retry "
-    "interval); every process accepts the revoked token meanwhile (app/tenants/invalidation.py, token_store.py)",
-)
 async def test_a_token_revoked_while_redis_was_down_stays_dead_when_redis_returns(
     http: httpx.AsyncClient, own_valkey: OwnValkey, server_urls: dict[str, str], tmp_path: Path
 ) -> None:
@@ -514,13 +508,6 @@ async def test_a_token_revoked_while_redis_was_down_stays_dead_when_redis_return
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the CLI keeps the Redis writes it could not make (TokenStore.pending) only in memory and "
-    "exits without replaying them, so a rotate-token/delete made while Redis hangs leaves the old record "
-    "in Redis: running servers accept the revoked token (and answer 500 for the deleted tenant) until "
-    "that entry's Redis TTL (REDIS_TOKEN_TTL_SECONDS) runs out, not within the cache TTL",
-)
 async def test_a_revocation_through_the_cli_while_redis_hangs_takes_effect_within_the_cache_ttl(
     http: httpx.AsyncClient, own_valkey: OwnValkey, server_urls: dict[str, str], tmp_path: Path
 ) -> None:

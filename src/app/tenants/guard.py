@@ -10,14 +10,13 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from app.db import TenantScope
-from app.errors import RateLimited, TenantSuspended, Unauthenticated
+from app.errors import UNAUTHENTICATED_DETAIL, RateLimited, TenantSuspended, Unauthenticated
 from app.tenants.rate_limit import TenantRateLimiter
 from app.tenants.resolver import TokenResolver
 from app.tenants.tokens import looks_like_token
 
 TOKEN_HEADER = "x-token"  # noqa: S105  (a header name, not a secret)
 ADMIN_HEADER = "x-admin-key"
-UNAUTHENTICATED_DETAIL = "A valid X-TOKEN header is required."
 
 
 async def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -3,8 +3,8 @@
 A lifecycle change (revoke, suspend, resume, delete) publishes the affected token hashes; every
 worker drops them from its in-process cache within milliseconds. While Redis is unreachable the
 listener retries every second; on each (re)connection it clears the whole cache (messages may
-have been missed) and replays the Redis writes that failed meanwhile. Without Redis, the cache's
-own TTL still bounds how long a revoked token can live in a worker.
+have been missed), after writing what the outbox owes Redis; it drains the outbox every second
+too. Without Redis, the cache's own TTL still bounds how long a revoked token can live in a worker.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from app.tenants import outbox
 from app.tenants.resolver import TokenCache
 from app.tenants.token_store import INVALIDATION_CHANNEL, TokenStore, decode_hashes
 
 PING_EVERY_SECONDS = 5.0
 RETRY_EVERY_SECONDS = 1.0
+DRAIN_EVERY_SECONDS = 1.0
 
 
 class InvalidationListener:
@@ -45,18 +47,24 @@ class InvalidationListener:
             except Exception:  # a bug here must not silently end invalidation for this worker
                 logger.exception("invalidation listener failed; restarting it")
             self.connected.clear()
+            self.store.trusted = False
             await asyncio.sleep(RETRY_EVERY_SECONDS)
 
     async def _listen_once(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(INVALIDATION_CHANNEL)
+            await self._drain()  # Redis must hold what the outbox owes it before it is read again
             self.cache.clear()  # whatever was announced while we were away is unknown
             self.connected.set()
             logger.info("listening for tenant invalidations")
             await self._pump(pubsub)
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _drain(self) -> None:
+        """Write what the outbox owes Redis; Redis reads are trusted again only once nothing is owed."""
+        self.store.trusted = await outbox.drain(self.store)
 
     def _drop_announced(self, data: bytes) -> None:
         try:
@@ -69,13 +77,14 @@ class InvalidationListener:
             self.cache.drop(token_hash)
 
     async def _pump(self, pubsub: PubSub) -> None:
-        last_ping = time.monotonic()
+        last_ping = last_drain = time.monotonic()
         while True:
             message = await pubsub.get_message(timeout=1.0)
             if message is not None and message["type"] == "message":  # not our PING's "pong"
                 self._drop_announced(message["data"])
-            if self.store.pending:
-                await self.store.flush_pending()
+            if time.monotonic() - last_drain >= DRAIN_EVERY_SECONDS:
+                await self._drain()
+                last_drain = time.monotonic()
             if time.monotonic() - last_ping > PING_EVERY_SECONDS:
                 await pubsub.ping()  # a dead connection raises here instead of hanging quietly
-                last_ping = time.monotonic()
+                last_ping = last_drain = time.monotonic()

@@ -7,10 +7,10 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from app.tenants.ledger import MigrationLedger
-from app.tenants.tables import Tenant, TenantToken
+from app.tenants.tables import Tenant, TenantToken, TokenOutbox
 
 APP_CONFIG = AppConfig(
     app_name="tenants",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[Tenant, TenantToken, MigrationLedger],
+    table_classes=[Tenant, TenantToken, MigrationLedger, TokenOutbox],
 )

@@ -60,18 +60,19 @@ class TokenResolver:
         self.store = store
 
     async def resolve(self, token: str) -> TenantRecord | None:
-        """Cache → Redis → registry (refilling Redis); None for unknown or revoked tokens."""
+        """Cache → Redis (while trusted) → registry (refilling Redis); None for unknown or revoked tokens."""
         token_hash = hash_token(token)
         record = self.cache.get(token_hash)
         if record is not None:
             return record
-        stored = await self.store.get(token_hash)
+        trusted = self.store.trusted
+        stored = await self.store.get(token_hash) if trusted else None
         if isinstance(stored, Revoked):
             return None
         record = stored or await registry.record_for_token_hash(token_hash)
         if record is None:
             return None
-        if stored is None:
+        if stored is None and trusted:
             await self.store.refill(token_hash, record)
         self.cache.put(token_hash, record)
         return record

@@ -1,8 +1,9 @@
 """The tenant lifecycle service shared by the CLI and the admin API (T5). Knows nothing of HTTP.
 
-The registry in PostgreSQL is the truth; Redis and the workers' caches follow it after each
-commit (`_sync_tokens`): records are rewritten or tombstoned and the hashes announced on the
-invalidation channel. A Redis failure there is logged and replayed later (TokenStore.pending).
+The registry in PostgreSQL is the truth; Redis and the workers' caches follow it. Each change
+records in the same transaction what Redis must now hold for the affected tokens (the outbox),
+and drains the outbox after the commit: records rewritten or tombstoned, hashes announced on the
+invalidation channel. If Redis is down, the outbox keeps the debt until a worker pays it.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from loguru import logger
 
 from app.db import ENGINE, quote_ident
 from app.errors import TenantExists, TenantNotFound
-from app.tenants import registry
+from app.tenants import outbox, registry
 from app.tenants.migrations import enter_schema, migrate_tenant_schema
 from app.tenants.naming import schema_for
 from app.tenants.resolver import TokenCache
 from app.tenants.schemas import TenantCreated, TenantOut, TenantRecord, TenantStatus
 from app.tenants.tables import TenantToken
 from app.tenants.template import clone_schema, ensure_template
-from app.tenants.token_store import TokenStore
+from app.tenants.token_store import TOMBSTONE, TokenStore, encode_record
 from app.tenants.tokens import hash_token, new_token
 
 
@@ -83,8 +84,9 @@ class TenantService:
             tenant_id, tenant = await self._locked(slug)
             revoked = await registry.revoke_tokens(tenant_id)
             await TenantToken.insert(TenantToken(token_hash=token_hash, tenant=tenant_id))
-        await self._sync_tokens(revoked, None)
-        await self.store.put(token_hash, _record(tenant))
+            owed = [(h, TOMBSTONE) for h in revoked] + [(token_hash, encode_record(_record(tenant)))]
+            await outbox.record(owed)
+        await self._after_change(revoked)
         logger.info("tenant token rotated: {}", slug)
         return TenantCreated(tenant=tenant, token=token)
 
@@ -99,7 +101,8 @@ class TenantService:
             await registry.revoke_tokens(tenant_id)
             await registry.set_status(tenant_id, "deleting")
             every_hash = await registry.all_token_hashes(tenant_id)  # a re-run re-tombstones them all
-        await self._sync_tokens(every_hash, None)
+            await outbox.record([(h, TOMBSTONE) for h in every_hash])
+        await self._after_change(every_hash)
         async with ENGINE.transaction() as transaction:
             await enter_schema(transaction.connection, tenant.schema)  # never mid-migration
             await transaction.connection.execute(f"DROP SCHEMA IF EXISTS {quote_ident(tenant.schema)} CASCADE")
@@ -113,7 +116,8 @@ class TenantService:
                 raise TenantNotFound(f"Tenant {slug!r} is being deleted.")
             tenant = await registry.set_status(tenant_id, status)
             live = await registry.live_token_hashes(tenant_id)
-        await self._sync_tokens(live, _record(tenant))
+            await outbox.record([(h, encode_record(_record(tenant))) for h in live])
+        await self._after_change(live)
         logger.info("tenant {}: {}", status, slug)
         return tenant
 
@@ -125,13 +129,12 @@ class TenantService:
             raise TenantNotFound(f"No tenant {slug!r}.")
         return found
 
-    async def _sync_tokens(self, token_hashes: list[str], record: TenantRecord | None) -> None:
-        """After a commit: rewrite (or tombstone, when `record` is None) each hash, then announce them."""
-        for token_hash in token_hashes:
-            await (self.store.put(token_hash, record) if record else self.store.revoke(token_hash))
-            if self.local_cache is not None:
+    async def _after_change(self, token_hashes: list[str]) -> None:
+        """After a commit: drop the hashes from this process's cache, then pay the outbox to Redis."""
+        if self.local_cache is not None:
+            for token_hash in token_hashes:
                 self.local_cache.drop(token_hash)
-        await self.store.announce(token_hashes)
+        await outbox.drain(self.store)
 
 
 def _record(tenant: TenantOut) -> TenantRecord:

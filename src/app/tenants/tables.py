@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, OnDelete, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -30,6 +30,19 @@ class TenantToken(Table, schema=SHARED_SCHEMA, tablename="tenant_token"):
     tenant = ForeignKey(references=Tenant, on_delete=OnDelete.cascade, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
     revoked_at = Timestamptz(null=True, default=None)
+
+
+class TokenOutbox(Table, schema=SHARED_SCHEMA, tablename="token_outbox"):
+    """Redis writes owed after a lifecycle change (transactional outbox).
+
+    Written in the same transaction as the change, deleted once Redis holds `value` for the hash
+    and the hash was announced; any process drains it (see app.tenants.outbox), so a revocation
+    made while Redis was down, or by a CLI that exited, still reaches Redis.
+    """
+
+    token_hash = Varchar(length=64)
+    value = Text()
+    created_at = Timestamptz(default=TimestamptzNow())
 
 
 TENANT_ID = Tenant._meta.primary_key

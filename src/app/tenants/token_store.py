@@ -4,8 +4,12 @@ Every call is bounded by the client's socket timeout; a Redis failure is logged 
 a miss, so resolution falls through to the registry in PostgreSQL (R1). Entries expire (so a
 missed invalidation heals itself), a revoked hash leaves a tombstone for as long, and refills
 from the registry never overwrite what is there (a refill racing a revocation cannot revive it).
-Writes that fail are kept and replayed by `flush_pending` once Redis answers again, followed by
-an invalidation message so every worker drops what it cached meanwhile.
+Lifecycle writes go through the outbox (app.tenants.outbox) so none is lost to an outage.
+
+Reads are trusted only while `trusted` is set: the invalidation listener sets it once it is
+subscribed and the outbox is drained, and any Redis error clears it. A Redis that comes back
+with stale data (a restart from disk, a hang during a revocation) is therefore not read until
+what the outbox owes it has been written.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Final
 import msgspec
 from loguru import logger
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.tenants.schemas import TenantRecord
@@ -24,7 +30,7 @@ from app.tenants.tokens import redis_key
 TOMBSTONE: Final = b"revoked"
 INVALIDATION_CHANNEL: Final = "cobreja:tenant-invalidations"
 _decode = msgspec.json.Decoder(TenantRecord).decode
-_encode = msgspec.json.Encoder().encode
+encode_record = msgspec.json.Encoder().encode
 encode_hashes = msgspec.json.Encoder().encode
 decode_hashes = msgspec.json.Decoder(list[str]).decode
 
@@ -37,9 +43,14 @@ REVOKED: Final = Revoked()
 
 
 def connect_redis(url: str, timeout_seconds: float | None) -> Redis:
-    """A pooled asyncio client (hiredis parser when installed); `None` means no read timeout."""
+    """A pooled asyncio client (hiredis parser when installed); `None` means no read timeout.
+
+    redis-py's own retries (with backoff) are turned off: a failed call falls back to the registry
+    or the outbox at once, instead of holding a request for seconds while Redis is down.
+    """
     client: Redis = Redis.from_url(
-        url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds or 2.0, health_check_interval=30
+        url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds or 2.0, health_check_interval=30,
+        retry=Retry(NoBackoff(), retries=0),
     )
     return client
 
@@ -50,8 +61,8 @@ class TokenStore:
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl = ttl_seconds
-        self.pending: dict[str, bytes] = {}
-        """Writes Redis refused: token hash → value to set (a record or the tombstone)."""
+        self.trusted = False
+        """Whether reads may be believed (see the module docstring)."""
 
     async def get(self, token_hash: str) -> TenantRecord | Revoked | None:
         """The record, REVOKED for a tombstone, or None on a miss, an unreadable entry or a Redis failure."""
@@ -59,6 +70,7 @@ class TokenStore:
         try:
             raw = await self.redis.get(key)
         except RedisError as exc:
+            self.trusted = False
             logger.warning("redis get failed, falling back to the registry: {}", type(exc).__name__)
             return None
         if raw is None:
@@ -73,16 +85,16 @@ class TokenStore:
             return None
 
     async def put(self, token_hash: str, record: TenantRecord) -> bool:
-        """Store the authoritative record (after a registry commit); remembered for replay on failure."""
-        return await self._write(token_hash, _encode(record))
+        """Store a new token's record (a lost write only costs a registry lookup later)."""
+        return await self.write(token_hash, encode_record(record))
 
-    async def revoke(self, token_hash: str) -> bool:
-        """Replace the record by a tombstone; remembered for replay on failure."""
-        return await self._write(token_hash, TOMBSTONE)
+    async def write(self, token_hash: str, value: bytes) -> bool:
+        """SET the hash's entry to `value` (a record or the tombstone) with the TTL; False on failure."""
+        return await self._quietly("set", self.redis.set(redis_key(token_hash), value, ex=self.ttl))
 
     async def refill(self, token_hash: str, record: TenantRecord) -> bool:
         """Store a record read from the registry unless the key exists (never overwrite a tombstone)."""
-        command = self.redis.set(redis_key(token_hash), _encode(record), ex=self.ttl, nx=True)
+        command = self.redis.set(redis_key(token_hash), encode_record(record), ex=self.ttl, nx=True)
         return await self._quietly("refill", command)
 
     async def announce(self, token_hashes: Iterable[str]) -> bool:
@@ -91,26 +103,11 @@ class TokenStore:
         return not hashes or await self._quietly("publish", self.redis.publish(INVALIDATION_CHANNEL,
                                                                                 encode_hashes(hashes)))
 
-    async def flush_pending(self) -> int:
-        """Replay the writes Redis refused, then announce them; return how many are still pending."""
-        for token_hash, value in list(self.pending.items()):
-            if await self._quietly("replay", self.redis.set(redis_key(token_hash), value, ex=self.ttl)):
-                del self.pending[token_hash]
-                await self.announce([token_hash])
-        return len(self.pending)
-
-    async def _write(self, token_hash: str, value: bytes) -> bool:
-        if await self._quietly("set", self.redis.set(redis_key(token_hash), value, ex=self.ttl)):
-            self.pending.pop(token_hash, None)
-            return True
-        self.pending[token_hash] = value
-        return False
-
-    @staticmethod
-    async def _quietly(what: str, command: object) -> bool:
+    async def _quietly(self, what: str, command: object) -> bool:
         try:
             await command  # type: ignore[misc]
         except RedisError as exc:
+            self.trusted = False
             logger.warning("redis {} failed; the registry stays authoritative: {}", what, type(exc).__name__)
             return False
         return True

@@ -1,0 +1,48 @@
+"""The transactional outbox of Redis writes (T1, R1).
+
+A lifecycle change records what Redis must hold for each affected token hash (a record or the
+tombstone) in `cobreja.token_outbox`, in the same transaction as the registry change. `drain`
+then writes those values to Redis, announces the hashes on the invalidation channel and deletes
+the rows. Whoever changed something drains at once; every worker's invalidation listener drains
+once a second and on each (re)connection, so nothing owed to Redis is lost to a Redis outage or
+to a process (say the CLI) that exits before Redis answers again.
+"""
+
+from __future__ import annotations
+
+from loguru import logger
+
+from app.db import ENGINE
+from app.tenants.tables import TokenOutbox
+from app.tenants.token_store import TokenStore
+
+_TAKE = (
+    "SELECT id, token_hash, value FROM cobreja.token_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+)
+_DONE = "DELETE FROM cobreja.token_outbox WHERE id = any($1::int[])"
+BATCH = 500
+
+
+async def record(entries: list[tuple[str, bytes]]) -> None:
+    """Owe Redis these (token hash, value) writes; call inside the lifecycle change's transaction."""
+    if entries:
+        await TokenOutbox.insert(*(TokenOutbox(token_hash=h, value=v.decode()) for h, v in entries))
+
+
+async def drain(store: TokenStore) -> bool:
+    """Write what is owed to Redis, announce it, forget it; True when nothing is left owed.
+
+    Rows another drainer holds are skipped (SKIP LOCKED). A Redis failure keeps the rest for the
+    next drain; writes are idempotent, so a repeat after a crash is harmless.
+    """
+    async with ENGINE.transaction() as transaction:
+        connection = transaction.connection
+        rows = await connection.fetch(_TAKE, BATCH)
+        written = [row for row in rows if await store.write(row["token_hash"], row["value"].encode())]
+        if written and await store.announce([row["token_hash"] for row in written]):
+            await connection.execute(_DONE, [row["id"] for row in written])
+        else:
+            written = []
+    if rows:
+        logger.info("token outbox drained: {} of {} written to redis", len(written), len(rows))
+    return len(written) == len(rows) < BATCH
