@@ -348,6 +348,26 @@ def own_valkey(tmp_path: Path) -> Iterator[OwnValkey]:
         valkey.cleanup()
 
 
+@pytest.fixture
+async def own_database(server_urls: dict[str, str]) -> AsyncIterator[str]:
+    """A fresh database on the session's PostgreSQL, for processes that use a Redis of their own.
+
+    The token outbox lives in the database and is drained by every process connected to it into
+    *its* Redis; one database is meant to have one Redis, so processes with another Redis must not
+    share the session's database with the session's own servers.
+    """
+    name = f"resilience_{unique_slug('db')}"
+    admin = await asyncpg.connect(server_urls["DATABASE_URL"])
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        parts = urlsplit(server_urls["DATABASE_URL"])
+        yield parts._replace(path=f"/{name}").geturl()
+    finally:
+        with suppress(asyncpg.PostgresError):
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 async def redis_value(url: str, key: str) -> bytes | None:
     """GET `key` on the Redis at `url` with a fresh connection."""
     client = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
@@ -388,7 +408,7 @@ async def timed_status(http: httpx.AsyncClient, server: AppProcess, path: str, t
 
 
 async def test_redis_hung_killed_and_restarted(
-    http: httpx.AsyncClient, own_valkey: OwnValkey, server_urls: dict[str, str], tmp_path: Path
+    http: httpx.AsyncClient, own_valkey: OwnValkey, own_database: str, tmp_path: Path
 ) -> None:
     """Redis hung, killed, restarted: the service stays up and recovers by itself (R1).
 
@@ -399,7 +419,7 @@ async def test_redis_hung_killed_and_restarted(
     revoked hashes, records for the new tokens).
     """
     ttl = 2.0
-    env = app_env(server_urls["DATABASE_URL"], own_valkey.url, TOKEN_CACHE_TTL_SECONDS=str(ttl))
+    env = app_env(own_database, own_valkey.url, TOKEN_CACHE_TTL_SECONDS=str(ttl))
     with app_process("A", tmp_path, env) as a, app_process("B", tmp_path, env) as b:
         x = await create_tenant(http, a)  # rotated through A while Redis is down
         y = await create_tenant(http, a)  # rotated through B while Redis is down
@@ -459,7 +479,7 @@ async def test_redis_hung_killed_and_restarted(
 
 
 async def test_a_token_revoked_while_redis_was_down_stays_dead_when_redis_returns(
-    http: httpx.AsyncClient, own_valkey: OwnValkey, server_urls: dict[str, str], tmp_path: Path
+    http: httpx.AsyncClient, own_valkey: OwnValkey, own_database: str, tmp_path: Path
 ) -> None:
     """A token revoked while Redis was down is never accepted again, even by a Redis that returns with old data.
 
@@ -467,7 +487,7 @@ async def test_a_token_revoked_while_redis_was_down_stays_dead_when_redis_return
     the revoking process replays the tombstone; no process may accept the old token meanwhile (the
     revocation was acknowledged: "old token dead at once").
     """
-    env = app_env(server_urls["DATABASE_URL"], own_valkey.url, TOKEN_CACHE_TTL_SECONDS="2")
+    env = app_env(own_database, own_valkey.url, TOKEN_CACHE_TTL_SECONDS="2")
     with app_process("A", tmp_path, env) as a, app_process("B", tmp_path, env) as b:
         x, y = await create_tenant(http, a), await create_tenant(http, a)
         await warm(http, [a, b], x.token, times=1)
@@ -509,7 +529,7 @@ async def test_a_token_revoked_while_redis_was_down_stays_dead_when_redis_return
 
 
 async def test_a_revocation_through_the_cli_while_redis_hangs_takes_effect_within_the_cache_ttl(
-    http: httpx.AsyncClient, own_valkey: OwnValkey, server_urls: dict[str, str], tmp_path: Path
+    http: httpx.AsyncClient, own_valkey: OwnValkey, own_database: str, tmp_path: Path
 ) -> None:
     """`app tenants rotate-token` / `delete` while Redis hangs still take effect within the cache TTL (R1, T5).
 
@@ -517,7 +537,7 @@ async def test_a_revocation_through_the_cli_while_redis_hangs_takes_effect_withi
     must refuse the old token (401) within TOKEN_CACHE_TTL_SECONDS plus slack, never serve it, never 500.
     """
     ttl = 2.0
-    env = app_env(server_urls["DATABASE_URL"], own_valkey.url, TOKEN_CACHE_TTL_SECONDS=str(ttl))
+    env = app_env(own_database, own_valkey.url, TOKEN_CACHE_TTL_SECONDS=str(ttl))
     with app_process("A", tmp_path, env) as a:
         rotated, deleted = await create_tenant(http, a), await create_tenant(http, a)
         await warm(http, [a], rotated.token, times=1)
