@@ -10,6 +10,7 @@ to a process (say the CLI) that exits before Redis answers again.
 
 from __future__ import annotations
 
+import asyncpg
 from loguru import logger
 
 from app.db import ENGINE
@@ -38,7 +39,7 @@ async def drain(store: TokenStore) -> bool:
     async with ENGINE.transaction() as transaction:
         connection = transaction.connection
         rows = await connection.fetch(_TAKE, BATCH)
-        written = [row for row in rows if await store.write(row["token_hash"], row["value"].encode())]
+        written = await _write_until_failure(store, rows)
         if written and await store.announce([row["token_hash"] for row in written]):
             await connection.execute(_DONE, [row["id"] for row in written])
         else:
@@ -46,3 +47,13 @@ async def drain(store: TokenStore) -> bool:
     if rows:
         logger.info("token outbox drained: {} of {} written to redis", len(written), len(rows))
     return len(written) == len(rows) < BATCH
+
+
+async def _write_until_failure(store: TokenStore, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
+    """Write rows in order and stop at the first failure: one timeout, not one per row, when Redis is down."""
+    written = []
+    for row in rows:
+        if not await store.write(row["token_hash"], row["value"].encode()):
+            break
+        written.append(row)
+    return written
