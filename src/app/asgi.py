@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-from litestar import Litestar, get
+from litestar import Litestar
 from litestar.datastructures import State
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 
 from app import db
 from app.errors import problem_details_config
 from app.items.routes import ItemController
+from app.monitoring.checks import HealthMonitor
+from app.monitoring.health import HealthController
 from app.openapi import openapi_config
 from app.request import CobrejaRequest
 from app.settings import Settings
@@ -23,12 +25,6 @@ from app.tenants.runtime import tenancy
 VERSION = version("cobreja")
 
 
-@get("/health", tags=["health"], summary="Liveness: the process answers", include_in_schema=True)
-async def health() -> dict[str, str]:
-    """Answers without touching any dependency."""
-    return {"status": "ok"}
-
-
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the application for `settings` (default: from the environment)."""
     settings = settings or Settings.from_env()
@@ -37,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start_pool(settings)
+        app.state.health = HealthMonitor("cobreja", VERSION)
         try:
             async with tenancy(app.state, settings):
                 yield
@@ -44,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await db.stop_pool()
 
     return Litestar(
-        route_handlers=[health, ItemController, AdminTenantController],
+        route_handlers=[HealthController, ItemController, AdminTenantController],
         lifespan=[lifespan],
         plugins=[ProblemDetailsPlugin(problem_details_config())],
         openapi_config=openapi_config(VERSION),

@@ -26,6 +26,7 @@ async def tenancy(state: State, settings: Settings) -> AsyncIterator[None]:
     listener_redis = connect_redis(settings.redis_url, LISTENER_READ_TIMEOUT_SECONDS)
     store = TokenStore(redis, settings.redis_token_ttl_seconds)
     cache = TokenCache(settings.token_cache_ttl_seconds, settings.token_cache_max_entries)
+    state.redis = redis
     state.resolver = TokenResolver(cache, store)
     state.rate_limiter = TenantRateLimiter(settings.tenant_rate_limit_per_second, settings.tenant_rate_limit_burst)
     state.tenant_service = TenantService(store, local_cache=cache)

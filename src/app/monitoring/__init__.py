@@ -1,0 +1,1 @@
+"""Health checks (and, later, the monitoring API and dashboard)."""

@@ -1,0 +1,37 @@
+"""`/health` (liveness), `/health/ready` (readiness) and `/health/detailed` (O4). No token needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+
+from app.errors import ServiceUnavailable
+from app.monitoring.checks import check_database
+from app.openapi import problem_responses
+
+
+class HealthController(Controller):
+    """Health endpoints for load balancers, orchestrators and the dashboard."""
+
+    path = "/health"
+    tags = ["health"]
+
+    @get("/", summary="Liveness: the process answers")
+    async def live(self) -> dict[str, str]:
+        """Answers without touching any dependency."""
+        return {"status": "ok"}
+
+    @get("/ready", summary="Readiness: PostgreSQL answers", responses=problem_responses(503))
+    async def ready(self) -> dict[str, Any]:
+        """200 when PostgreSQL answers within 2 s, else 503. Redis down alone is still ready (R1)."""
+        database = await check_database()
+        if database.status != "up":
+            raise ServiceUnavailable("PostgreSQL does not answer; the service cannot serve requests.")
+        return {"status": "ready", "database_ms": database.response_time_ms}
+
+    @get("/detailed", summary="Every dependency, migrations and system usage")
+    async def detailed(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        """`healthy`, `degraded` (Redis down) or `unhealthy` (PostgreSQL down), with each check."""
+        report: dict[str, Any] = await request.app.state.health.detailed(request.app.state.redis)
+        return report
