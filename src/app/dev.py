@@ -9,8 +9,7 @@ two `app dev` in two directories never collide. A second process in the same dir
 from __future__ import annotations
 
 import os
-import shutil
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,14 +22,6 @@ from app.tenants.runner import RunOptions, run_migrations
 from app.tenants.session import tenant_service
 
 VALKEY_URL_FILE = "redis.url"
-
-
-@dataclass(frozen=True, slots=True)
-class EmbeddedServers:
-    """The URLs of the servers in use and whether this process must stop Valkey at exit."""
-
-    database_url: str
-    redis_url: str
 
 
 def _ensure_sbin_on_path() -> None:
@@ -87,16 +78,6 @@ def _running_valkey_url(valkey_dir: Path, url_file: Path) -> str | None:
     if not psutil.pid_exists(pid):
         return None
     return url_file.read_text().strip()
-
-
-def start_embedded(data_dir: Path) -> EmbeddedServers:
-    """Start both servers under `data_dir` and return their URLs."""
-    return EmbeddedServers(database_url=start_postgres(data_dir), redis_url=start_valkey(data_dir))
-
-
-def wipe(data_dir: Path) -> None:
-    """Delete the embedded servers' data (tests use throw-away directories)."""
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def with_embedded_servers(settings: Settings) -> Settings:
