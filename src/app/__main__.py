@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
 import secrets
 import signal
+import shutil
 import socket
 import sys
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import click
 import uvicorn
@@ -39,7 +44,9 @@ def dev(host: str, port: int) -> None:
     # uvicorn re-raises SIGTERM after its graceful shutdown; by default that kills the process
     # before atexit stops the embedded servers. Exiting normally instead lets them stop.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")
+    # log_config=None: uvicorn's loggers propagate into loguru (configured by create_app) instead
+    # of getting uvicorn's own handlers.
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning", log_config=None)
 
 
 @main.command()
@@ -59,6 +66,8 @@ def run(host: str, port: int, workers: int) -> None:
         for line in problems:
             click.echo(f"error: {line}", err=True)
         sys.exit(1)
+    if workers > 1:
+        share_metrics_between_workers()
     uvicorn.run(
         "app.asgi:create_app",
         factory=True,
@@ -67,8 +76,27 @@ def run(host: str, port: int, workers: int) -> None:
         workers=workers,
         access_log=False,
         log_level="warning",
+        log_config=None,
         timeout_graceful_shutdown=30,
     )
+
+
+def share_metrics_between_workers() -> None:
+    """Put prometheus-client in multiprocess mode for the workers about to start (S1).
+
+    Uses PROMETHEUS_MULTIPROC_DIR if set (its stale files from an earlier run are removed, as
+    prometheus-client requires), else a fresh temporary directory removed at exit. Workers are
+    spawned, so they import prometheus-client with the variable already set.
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+    else:
+        directory = tempfile.mkdtemp(prefix="cobreja-metrics-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
 
 
 def port_is_free(host: str, port: int) -> bool:

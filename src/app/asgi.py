@@ -18,7 +18,8 @@ from app.monitoring.health import HealthController
 from app.openapi import openapi_config
 from app.request import CobrejaRequest
 from app.settings import Settings
-from app.telemetry.logging import configure_logging
+from app.telemetry.middleware import instrument
+from app.telemetry.plugins import LoggingPlugin, MetricsPlugin, TracingPlugin
 from app.tenants.routes import AdminTenantController
 from app.tenants.runtime import tenancy
 
@@ -28,7 +29,7 @@ VERSION = version("cobreja")
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the application for `settings` (default: from the environment)."""
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level)
+    logs, metrics, traces = LoggingPlugin(settings), MetricsPlugin(settings), TracingPlugin()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -40,12 +41,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await db.stop_pool()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[HealthController, ItemController, AdminTenantController],
         lifespan=[lifespan],
-        plugins=[ProblemDetailsPlugin(problem_details_config())],
+        plugins=[ProblemDetailsPlugin(problem_details_config()), logs, metrics, traces],
         openapi_config=openapi_config(VERSION),
         request_max_body_size=settings.max_request_body_bytes,
         state=State({"settings": settings}),
         request_class=CobrejaRequest,
     )
+    return instrument(app, traces.tracer, metrics.recorder, logs.access)

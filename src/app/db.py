@@ -16,6 +16,7 @@ from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
 from app.errors import UNAUTHENTICATED_DETAIL, Unauthenticated
 from app.settings import Settings
+from app.telemetry.clients import watch_queries
 
 T = TypeVar("T")
 
@@ -58,6 +59,7 @@ async def start_pool(settings: Settings) -> None:
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         max_inactive_connection_lifetime=300,
+        init=watch_queries,
     )
 
 

@@ -55,7 +55,7 @@ def _settings() -> Settings:
         settings = Settings.from_env()
     except SettingsError as exc:
         _fail(str(exc), code=2)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, stream=sys.stderr)
     if settings.database_url:
         return settings
     click.echo(f"note: DATABASE_URL is unset; using the dev PostgreSQL under {settings.data_dir}/", err=True)

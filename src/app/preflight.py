@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 
 from app import db
 from app.settings import Settings
+from app.telemetry.tracing import tracing_problems
 from app.tenants.migrations import migrate_shared
 from app.tenants.token_store import connect_redis
 
@@ -16,8 +17,8 @@ PREFLIGHT_TIMEOUT_SECONDS = 5.0
 
 
 async def preflight(settings: Settings) -> list[str]:
-    """Check PostgreSQL (and migrate the shared schema) and Redis; return what is wrong, if anything."""
-    problems = []
+    """Check the tracing set-up, PostgreSQL (and migrate the shared schema) and Redis; return what is wrong."""
+    problems = tracing_problems()
     try:
         await asyncio.wait_for(_check_postgres(settings), PREFLIGHT_TIMEOUT_SECONDS)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, ValueError) as exc:

@@ -59,6 +59,16 @@ class Settings:
     """Bodies larger than this are refused with 413."""
     data_dir: str = ".cobreja"
     """Where `app dev` keeps the embedded servers' data (relative to the working directory)."""
+    log_dir: str = ""
+    """Directory for rotated log files (app.log, structured.jsonl, errors.log, performance.log); empty: stdout only."""
+    access_log: bool = True
+    """Whether every request writes one JSON access line."""
+    metrics_enabled: bool = True
+    """Whether requests are counted and timed for `/metrics` (and `/metrics` is served)."""
+    metrics_tenant_labels: int = 100
+    """Tenants per process that get their own label in `tenant_requests_total`; later ones count as `other`."""
+    slow_request_ms: float = 500.0
+    """Requests slower than this are slow: logged to performance.log and listed by the dashboard."""
 
     def __post_init__(self) -> None:
         """Refuse values that would fail later in a less clear way."""
@@ -83,8 +93,15 @@ class Settings:
         return [field.name.upper() for field in fields(cls)]
 
 
+BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def _convert(name: str, raw: str, kind: type) -> Any:
     """Turn the text of an environment variable into the field's type, or raise SettingsError."""
+    if kind is bool:
+        if raw.strip().lower() not in BOOLEANS:
+            raise SettingsError(f"{name.upper()}={raw!r} is not a boolean (use true or false)")
+        return BOOLEANS[raw.strip().lower()]
     try:
         return kind(raw)
     except ValueError as exc:
@@ -93,7 +110,8 @@ def _convert(name: str, raw: str, kind: type) -> Any:
 
 def _problems(settings: Settings) -> list[str]:
     """Every rule a setting breaks, as messages naming the variable."""
-    numbers = {f.name: getattr(settings, f.name) for f in fields(settings) if isinstance(f.default, int | float)}
+    numbers = {f.name: getattr(settings, f.name) for f in fields(settings)
+               if isinstance(f.default, int | float) and not isinstance(f.default, bool)}
     problems = [f"{name.upper()} must be a finite number > 0" for name, value in numbers.items()
                 if not (math.isfinite(value) and (value > 0 or (value == 0 and name in MAY_BE_ZERO)))]
     if settings.db_pool_min_size > settings.db_pool_max_size:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings, SettingsError
+from app.telemetry.tracing import OTEL_ENV_NAMES
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 
@@ -19,8 +20,13 @@ def documented_names() -> list[str]:
 
 
 def test_env_example_documents_exactly_the_settings() -> None:
-    """Every setting is in .env.example and .env.example names nothing the code doesn't read."""
-    assert sorted(documented_names()) == sorted(Settings.env_names())
+    """Every setting is in .env.example and .env.example names nothing the code doesn't read.
+
+    `OTEL_*` names are the OpenTelemetry SDK's own; they must be ones the tracing set-up honours.
+    """
+    names = documented_names()
+    assert sorted(name for name in names if not name.startswith("OTEL_")) == sorted(Settings.env_names())
+    assert sorted(name for name in names if name.startswith("OTEL_")) == sorted(OTEL_ENV_NAMES)
 
 
 def test_env_example_defaults_match_the_code() -> None:
@@ -28,11 +34,13 @@ def test_env_example_defaults_match_the_code() -> None:
     defaults = Settings()
     for line in ENV_EXAMPLE.read_text().splitlines():
         match = re.match(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$", line)
-        if not match or not match.group(2):
+        if not match or not match.group(2) or match.group(1).startswith("OTEL_"):
             continue
         name, shown = match.groups()
         actual = getattr(defaults, name.lower())
-        if actual not in ("", None):
+        if isinstance(actual, bool):
+            assert str(actual).lower() == shown, f"{name}: .env.example says {shown!r}, code says {actual!r}"
+        elif actual not in ("", None):
             assert str(actual) == shown, f"{name}: .env.example says {shown!r}, code says {actual!r}"
 
 
@@ -42,6 +50,19 @@ def test_values_are_converted_to_their_types() -> None:
     assert settings.db_pool_max_size == 7
     assert settings.token_cache_ttl_seconds == 1.5
     assert settings.log_level == "INFO"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("1", True), ("On", True), ("false", False),
+                                              ("0", False), ("no", False)])
+def test_booleans_read_the_usual_spellings(raw: str, expected: bool) -> None:
+    """ACCESS_LOG=false turns access lines off (a plain bool() would read "false" as true)."""
+    assert Settings.from_env({"ACCESS_LOG": raw}).access_log is expected
+
+
+def test_a_word_that_is_not_a_boolean_is_refused() -> None:
+    """METRICS_ENABLED=maybe names the variable instead of silently meaning true."""
+    with pytest.raises(SettingsError, match="METRICS_ENABLED"):
+        Settings.from_env({"METRICS_ENABLED": "maybe"})
 
 
 def test_malformed_values_fail_with_the_variable_name() -> None:

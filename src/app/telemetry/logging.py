@@ -1,13 +1,130 @@
-"""Loguru set-up: one sink on stderr at LOG_LEVEL (structured JSON lines come with the telemetry work)."""
+"""Logs (O3): loguru, one JSON object per line on stdout, optional rotated files under LOG_DIR.
+
+Every line carries the request id, trace id and span id of the request it was written in (read
+from context, so a line logged deep in a service is joinable to its trace). Standard-library logging
+(uvicorn, asyncpg, litestar) is routed into loguru. Secrets are scrubbed from every line that is not
+built by us: anything shaped like one of our tokens or keys, the configured admin key, and the value
+of an `X-TOKEN` / `X-ADMIN-KEY` header.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
+import msgspec
 from loguru import logger
+from opentelemetry import trace
+
+if TYPE_CHECKING:
+    from loguru import Record
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+ROTATION = "50 MB"
+RETENTION = "14 days"
+COMPRESSION = "gz"
+TEXT_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{line} | {message}"
+_SECRET_SHAPES = [
+    re.compile(r"(?i)(x-token|x-admin-key)(['\"]?\s*[:=,]\s*['\"]?)[^\s'\",}]+"),
+    re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"),  # token_urlsafe(32): tokens, keys
+]
+_secrets: list[str] = []
+_encoder = msgspec.json.Encoder(enc_hook=str)
 
 
-def configure_logging(level: str) -> None:
-    """Replace loguru's default DEBUG sink with one at `level`."""
+def scrub(text: str) -> str:
+    """`text` with every secret we can recognise replaced by `[redacted]`."""
+    for secret in _secrets:
+        text = text.replace(secret, "[redacted]")
+    text = _SECRET_SHAPES[0].sub(r"\1\2[redacted]", text)
+    return _SECRET_SHAPES[1].sub("[redacted]", text)
+
+
+def _context_ids() -> dict[str, str]:
+    ids: dict[str, str] = {}
+    if (request_id := REQUEST_ID.get()) is not None:
+        ids["request_id"] = request_id
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        ids["trace_id"] = format(span_context.trace_id, "032x")
+        ids["span_id"] = format(span_context.span_id, "016x")
+    return ids
+
+
+def _patch(record: Record) -> None:
+    """Scrub the message and attach the ids of the request it was written in (unless it has its own)."""
+    extra = record["extra"]
+    record["message"] = scrub(record["message"])
+    if extra.get("kind") != "access":
+        for key, value in _context_ids().items():
+            extra.setdefault(key, value)
+    if record["exception"] is not None:
+        extra["exception"] = scrub(_exception_text(record))
+
+
+def _exception_text(record: Record) -> str:
+    exception = record["exception"]
+    return f"{exception.type.__name__ if exception and exception.type else 'Exception'}: {exception.value if exception else ''}"
+
+
+def json_line(record: Record) -> str:
+    """One JSON object for `record` (kept in `extra` so loguru's formatter never parses its braces)."""
+    document: dict[str, Any] = {
+        "time": record["time"],
+        "level": record["level"].name,
+        "message": record["message"],
+        "logger": record["name"],
+    }
+    document.update((key, value) for key, value in record["extra"].items() if not key.startswith("_"))
+    record["extra"]["_json"] = _encoder.encode(document).decode()
+    return "{extra[_json]}\n"
+
+
+def _file_sinks(directory: Path, level: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    common: dict[str, Any] = {"rotation": ROTATION, "retention": RETENTION, "compression": COMPRESSION,
+                              "backtrace": False, "diagnose": False}
+    logger.add(directory / "app.log", level=level, format=TEXT_FORMAT, **common)
+    logger.add(directory / "structured.jsonl", level=level, format=json_line, **common)
+    logger.add(directory / "errors.log", level="ERROR", format=TEXT_FORMAT, **common)  # tracebacks included
+    logger.add(directory / "performance.log", level="DEBUG", format=json_line, **common,
+               filter=lambda record: record["extra"].get("slow") is True)
+
+
+def configure_logging(level: str, log_dir: str = "", secrets: tuple[str, ...] = (), stream: TextIO | None = None) -> None:
+    """Replace every sink with JSON lines on `stream` (default stdout; the CLIs, whose output is
+    stdout, pass stderr) and files under `log_dir`, and route stdlib logging here."""
+    _secrets[:] = [secret for secret in secrets if secret]
+    level = level.upper()
     logger.remove()
-    logger.add(sys.stderr, level=level.upper(), backtrace=False, diagnose=False)
+    logger.configure(patcher=_patch, extra={})
+    logger.add(stream or sys.stdout, level=level, format=json_line, backtrace=False, diagnose=False)
+    if log_dir:
+        _file_sinks(Path(log_dir), level)
+    intercept_standard_logging(level)
+
+
+class InterceptHandler(logging.Handler):
+    """Hands standard-library records to loguru (the recipe from loguru's documentation)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Log `record` through loguru at the same level, attributed to its original caller."""
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        logger.opt(depth=6, exception=record.exc_info).bind(logger_name=record.name).log(level, record.getMessage())
+
+
+def intercept_standard_logging(level: str) -> None:
+    """Send every stdlib logger (root, uvicorn's, asyncpg's, litestar's) to loguru."""
+    logging.basicConfig(handlers=[InterceptHandler()], level=logging.getLevelName(level)
+                        if level in logging.getLevelNamesMapping() else logging.INFO, force=True)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "asyncpg", "litestar"):
+        stdlib_logger = logging.getLogger(name)
+        stdlib_logger.handlers = []
+        stdlib_logger.propagate = True

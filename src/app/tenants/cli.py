@@ -34,7 +34,7 @@ def run_with_service(work: Callable[[TenantService], Awaitable[T]]) -> T:
         settings = Settings.from_env()
     except SettingsError as exc:
         _fail(str(exc), code=2)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, stream=sys.stderr)
     if not settings.database_url:
         click.echo(f"note: DATABASE_URL is unset; using the dev servers under {settings.data_dir}/", err=True)
     settings = with_embedded_servers(settings)

@@ -10,7 +10,8 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from app.db import TenantScope
-from app.errors import UNAUTHENTICATED_DETAIL, RateLimited, TenantSuspended, Unauthenticated
+from app.errors import UNAUTHENTICATED_DETAIL, DomainError, RateLimited, TenantSuspended, Unauthenticated
+from app.telemetry.metrics import AUTH_FAILURES, AUTH_SUCCESS
 from app.tenants.rate_limit import TenantRateLimiter
 from app.tenants.resolver import TokenResolver
 from app.tenants.tokens import looks_like_token
@@ -26,19 +27,29 @@ async def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     token that cannot be one of ours is refused without any lookup.
     """
     token = connection.headers.get(TOKEN_HEADER)
-    if not token or not looks_like_token(token):
-        raise Unauthenticated(UNAUTHENTICATED_DETAIL)
+    if not token:
+        raise _refused("missing", Unauthenticated(UNAUTHENTICATED_DETAIL))
+    if not looks_like_token(token):
+        raise _refused("malformed", Unauthenticated(UNAUTHENTICATED_DETAIL))
     resolver: TokenResolver = connection.app.state.resolver
     record = await resolver.resolve(token)
     if record is None:
-        raise Unauthenticated(UNAUTHENTICATED_DETAIL)
+        raise _refused("unknown", Unauthenticated(UNAUTHENTICATED_DETAIL))
     if record.status != "active":
-        raise TenantSuspended(f"Tenant {record.slug!r} is suspended.")
+        raise _refused("suspended", TenantSuspended(f"Tenant {record.slug!r} is suspended."))
     limiter: TenantRateLimiter = connection.app.state.rate_limiter
     if wait := limiter.retry_after(record.slug):
-        raise RateLimited(f"Tenant {record.slug!r} is over its request rate; retry in {wait} s.", wait)
+        raise _refused("rate_limited",
+                       RateLimited(f"Tenant {record.slug!r} is over its request rate; retry in {wait} s.", wait))
+    AUTH_SUCCESS.inc()
     connection.state.tenant = record.slug
     connection.state.tenant_scope = TenantScope(record.slug, record.schema)
+
+
+def _refused(reason: str, error: DomainError) -> DomainError:
+    """Count a refusal under `reason` (missing, malformed, unknown, suspended, rate_limited)."""
+    AUTH_FAILURES.labels(reason).inc()
+    return error
 
 
 async def provide_tenant_db(request: Request[Any, Any, Any]) -> TenantScope:

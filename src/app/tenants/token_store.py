@@ -14,7 +14,7 @@ what the outbox owes it has been written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Final
 
 import msgspec
@@ -24,6 +24,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app.telemetry.clients import timed_redis
 from app.tenants.schemas import TenantRecord
 from app.tenants.tokens import redis_key
 
@@ -68,7 +69,7 @@ class TokenStore:
         """The record, REVOKED for a tombstone, or None on a miss, an unreadable entry or a Redis failure."""
         key = redis_key(token_hash)
         try:
-            raw = await self.redis.get(key)
+            raw = await timed_redis("get", self.redis.get(key))
         except RedisError as exc:
             self.trusted = False
             logger.warning("redis get failed, falling back to the registry: {}", type(exc).__name__)
@@ -103,9 +104,9 @@ class TokenStore:
         return not hashes or await self._quietly("publish", self.redis.publish(INVALIDATION_CHANNEL,
                                                                                 encode_hashes(hashes)))
 
-    async def _quietly(self, what: str, command: object) -> bool:
+    async def _quietly(self, what: str, command: Awaitable[object]) -> bool:
         try:
-            await command  # type: ignore[misc]
+            await timed_redis(what, command)
         except RedisError as exc:
             self.trusted = False
             logger.warning("redis {} failed; the registry stays authoritative: {}", what, type(exc).__name__)

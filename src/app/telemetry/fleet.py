@@ -1,0 +1,129 @@
+"""Sampled metrics: the pool of this worker, and facts about the whole fleet and machine.
+
+A background task per worker reads them every `SAMPLE_INTERVAL_SECONDS`, so a scrape never waits on
+PostgreSQL and a request never pays for them:
+- pool size and connections in use go into `livesum` gauges (summed over live workers);
+- tenants by status, migration runs and failures (from the ledger) and the machine's CPU, memory
+  and disk are the same whichever worker reads them, so `FleetCollector` exposes the latest
+  reading of the worker answering the scrape;
+- in multiprocess mode, each worker's CPU seconds and resident memory (`pid` label), which
+  prometheus-client's own process collector cannot report there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+
+import psutil
+from loguru import logger
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from prometheus_client import Gauge
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from app.db import ENGINE
+from app.monitoring.checks import system_usage
+from app.telemetry.metrics import DB_CONNECTIONS_ACTIVE, DB_POOL_SIZE, MULTIPROCESS
+
+SAMPLE_INTERVAL_SECONDS = 5.0
+TENANTS_BY_STATUS = "SELECT status, count(*) AS n FROM cobreja.tenant GROUP BY status"
+LEDGER_TOTALS = (
+    "SELECT count(DISTINCT run_id) AS runs, count(*) FILTER (WHERE status = 'failed') AS failures"
+    " FROM cobreja.migration_ledger"
+)
+
+# Only in multiprocess mode; with one process prometheus-client's process collector reports these.
+PROCESS_CPU = Gauge("process_cpu_seconds_total", "CPU time of each worker.", multiprocess_mode="liveall",
+                    registry=None) if MULTIPROCESS else None
+PROCESS_MEMORY = Gauge("process_resident_memory_bytes", "Resident memory of each worker.",
+                       multiprocess_mode="liveall", registry=None) if MULTIPROCESS else None
+
+
+@dataclass
+class FleetSnapshot:
+    """The latest reading of fleet and machine facts (None until first read)."""
+
+    tenants: dict[str, int] | None = None
+    migration_runs: int | None = None
+    migration_failures: int | None = None
+    system: dict[str, float] = field(default_factory=dict)
+
+
+SNAPSHOT = FleetSnapshot()
+
+
+class FleetCollector:
+    """A prometheus-client collector over `SNAPSHOT` (added to the registry `/metrics` exposes)."""
+
+    def collect(self) -> Iterator[Metric]:
+        """The snapshot as metric families; facts not yet read are left out rather than shown as 0."""
+        if SNAPSHOT.tenants is not None:
+            tenants = GaugeMetricFamily("tenants_total", "Tenants in the registry, by status.", labels=["status"])
+            for status, count in sorted(SNAPSHOT.tenants.items()):
+                tenants.add_metric([status], count)
+            yield tenants
+        if SNAPSHOT.migration_runs is not None:
+            yield CounterMetricFamily("migration_runs", "Fleet migration runs recorded in the ledger.",
+                                      value=SNAPSHOT.migration_runs)
+            yield CounterMetricFamily("migration_failures", "Failed tenant migrations recorded in the ledger.",
+                                      value=SNAPSHOT.migration_failures)
+        for name, value in SNAPSHOT.system.items():
+            yield GaugeMetricFamily(f"system_{name}_percent", f"Machine {name} use, in percent.", value=value)
+
+
+def sample_pool() -> None:
+    """This worker's pool size and connections in use."""
+    pool = ENGINE.pool
+    if pool is not None:
+        size = pool.get_size()
+        DB_POOL_SIZE.set(size)
+        DB_CONNECTIONS_ACTIVE.set(size - pool.get_idle_size())
+
+
+def sample_machine(process: psutil.Process) -> None:
+    """Machine CPU, memory and disk, and (multiprocess) this worker's CPU time and memory."""
+    SNAPSHOT.system = system_usage()
+    if PROCESS_CPU is not None and PROCESS_MEMORY is not None:
+        times = process.cpu_times()
+        PROCESS_CPU.set(times.user + times.system)
+        PROCESS_MEMORY.set(process.memory_info().rss)
+
+
+async def sample_registry() -> None:
+    """Tenants by status and the ledger's totals (two short schema-qualified queries)."""
+    if ENGINE.pool is None:
+        return
+    async with ENGINE.pool.acquire() as connection:
+        rows = await connection.fetch(TENANTS_BY_STATUS)
+        totals = await connection.fetchrow(LEDGER_TOTALS)
+    SNAPSHOT.tenants = {row["status"]: row["n"] for row in rows}
+    SNAPSHOT.migration_runs = totals["runs"]
+    SNAPSHOT.migration_failures = totals["failures"]
+
+
+async def sample_forever(interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
+    """Read everything every `interval` seconds; a failed read is logged and retried next time."""
+    process = psutil.Process()
+    with suppress_instrumentation():  # background reads are not part of any request's trace
+        while True:
+            sample_pool()
+            sample_machine(process)
+            try:
+                await sample_registry()
+            except Exception as exc:  # noqa: BLE001  (a down database must not stop the sampler)
+                logger.debug("metrics sampler could not read the registry: {}", type(exc).__name__)
+            await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def sampling() -> AsyncIterator[None]:
+    """Run the sampler for the lifetime of the block."""
+    task = asyncio.create_task(sample_forever(), name="metrics-sampler")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

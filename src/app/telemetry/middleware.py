@@ -1,0 +1,118 @@
+"""The request layer: one ASGI wrapper around the whole app that traces, counts and logs each request.
+
+It wraps Litestar's handler from the outside (see `instrument`), not as route middleware, because
+Litestar runs route middleware only for requests that matched a route: 404s, 405s and bad hosts
+would otherwise have no span, no metric and no access line. Routing still happens inside, and
+Litestar records the matched template in the scope, so by the time the response is sent the span
+can be renamed and the metrics labelled by `path_template` — never by the raw path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import Span
+
+from app.telemetry.access import AccessLog
+from app.telemetry.logging import REQUEST_ID
+from app.telemetry.metrics import RequestMetrics
+from app.telemetry.tracing import PROPAGATION_HEADERS, RequestTracer
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+EXCEPTION_TYPE = "cobreja.exception_type"
+"""Key in the scope's state where `remember_exception` leaves the type of a raised exception."""
+_REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_READ_HEADERS = PROPAGATION_HEADERS | {"x-request-id", "user-agent"}
+
+
+def request_id_from(given: str | None) -> str:
+    """The caller's X-Request-Id when it is a sane one (≤128 safe characters), else a new one."""
+    if given is not None and _REQUEST_ID_SHAPE.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+async def remember_exception(exception: Exception, scope: Scope) -> None:
+    """Litestar `after_exception` hook: note the type of an exception raised while answering."""
+    scope.setdefault("state", {})[EXCEPTION_TYPE] = type(exception).__name__  # type: ignore[typeddict-item]
+
+
+class RequestTelemetry:
+    """ASGI wrapper; each signal is optional (None when switched off)."""
+
+    def __init__(self, app: ASGIApp, tracer: RequestTracer | None, metrics: RequestMetrics | None,
+                 access: AccessLog | None) -> None:
+        self.app = app
+        self.tracer = tracer
+        self.metrics = metrics
+        self.access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the request through the app, with span, ids, metrics and access line around it."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        carrier = {name: value for raw, bytes_value in scope["headers"]
+                   if (name := raw.decode("latin-1").lower()) in _READ_HEADERS
+                   for value in (bytes_value.decode("latin-1"),)}
+        request_id = request_id_from(carrier.pop("x-request-id", None))
+        request_id_token = REQUEST_ID.set(request_id)
+        span, context_token, trace_id, span_id, sampled = self._start_span(scope, carrier)
+        extra_headers = [(b"x-request-id", request_id.encode())]
+        if trace_id is not None:
+            extra_headers.append((b"x-trace-id", trace_id.encode()))
+        outcome = {"status": 500}
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                outcome["status"] = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra_headers]
+            await send(message)
+
+        if self.metrics is not None:
+            self.metrics.started()
+        try:
+            await self.app(scope, receive, send_with_ids)
+        except Exception as exc:
+            scope.setdefault("state", {})[EXCEPTION_TYPE] = type(exc).__name__  # type: ignore[typeddict-item]
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            state: dict[str, Any] = scope.get("state") or {}  # type: ignore[assignment]
+            route = scope.get("path_template") if "route_handler" in scope else None
+            tenant = state.get("tenant")
+            method, status = scope["method"], outcome["status"]
+            if self.metrics is not None:
+                self.metrics.finished(method, route, status, seconds, tenant, state.get(EXCEPTION_TYPE),
+                                      trace_id if sampled else None)
+            if span is not None:
+                RequestTracer.finish(span, context_token, method, route, status, tenant)
+            if self.access is not None:
+                self.access.write(request_id, trace_id, span_id, tenant, method, route, scope, status, seconds)
+            REQUEST_ID.reset(request_id_token)
+
+    def _start_span(self, scope: Scope, carrier: dict[str, str]
+                    ) -> tuple[Span | None, object, str | None, str | None, bool]:
+        if self.tracer is None:
+            return None, None, None, None, False
+        span, token = self.tracer.start(scope, carrier)  # type: ignore[arg-type]
+        span_context = span.get_span_context()
+        if not span_context.is_valid:
+            return span, token, None, None, False
+        return (span, token, format(span_context.trace_id, "032x"), format(span_context.span_id, "016x"),
+                span_context.trace_flags.sampled)
+
+
+def instrument(app: Litestar, tracer: RequestTracer | None, metrics: RequestMetrics | None,
+               access: AccessLog | None) -> Litestar:
+    """Wrap `app`'s request handling in the request layer (nothing, when every signal is off)."""
+    if tracer is not None or metrics is not None or access is not None:
+        app.asgi_handler = RequestTelemetry(app.asgi_handler, tracer, metrics, access)
+    return app

@@ -1,0 +1,145 @@
+"""Traces (O1): a server span per request named by route template, client spans for SQL and Redis.
+
+Configured only by the standard `OTEL_*` variables, read by the OpenTelemetry SDK itself (service
+name, sampler, exporter endpoint and protocol, batch sizes). No endpoint → no exporter: spans still
+exist in process, so logs, metrics exemplars and `X-Trace-Id` carry trace ids. `OTEL_SDK_DISABLED=true`
+turns spans off entirely.
+
+The request span is started by our own request layer (`telemetry/middleware.py`), not by
+opentelemetry-instrumentation-asgi, on purpose: that middleware names spans by raw path, opens two
+extra internal spans per response and parses every header; ours starts one span, renames it to the
+route template once Litestar has routed, and costs a fraction. SQL and Redis spans do come from the
+official asyncpg and redis instrumentations.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from importlib.metadata import version
+from typing import Any
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+SERVICE_NAME = "cobreja"
+SUPPORTED_PROTOCOLS = ("http/protobuf",)
+OTEL_ENV_NAMES = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_SDK_DISABLED",
+)
+"""The OTEL_* variables `.env.example` documents (the SDK reads more, such as OTEL_BSP_*)."""
+
+
+def tracing_disabled() -> bool:
+    """Whether `OTEL_SDK_DISABLED` turns tracing off."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def export_endpoint() -> str | None:
+    """The OTLP traces endpoint the environment names, if any."""
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+
+
+def export_protocol() -> str:
+    """The OTLP protocol the environment asks for (default http/protobuf)."""
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    return (protocol or "http/protobuf").strip().lower()
+
+
+def tracing_problems() -> list[str]:
+    """Configuration the exporter cannot honour, as one line each (checked by `app run`'s preflight)."""
+    if tracing_disabled() or export_endpoint() is None or export_protocol() in SUPPORTED_PROTOCOLS:
+        return []
+    return [f"OTEL_EXPORTER_OTLP_PROTOCOL={export_protocol()!r} is not supported; use http/protobuf (port 4318)"]
+
+
+def _exporter() -> SpanExporter | None:
+    if export_endpoint() is None or tracing_problems():
+        return None
+    # Imported here so a process without an endpoint never loads the exporter (and its protobuf).
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+
+    return OTLPSpanExporter()  # endpoint, headers, timeout and compression from OTEL_EXPORTER_OTLP_*
+
+
+@functools.cache
+def tracer_provider() -> TracerProvider | None:
+    """The process's tracer provider, built once; None when tracing is disabled.
+
+    It becomes the global provider, and the asyncpg and redis instrumentations report to it.
+    The sampler comes from OTEL_TRACES_SAMPLER (default: parent-based, always on).
+    """
+    if tracing_disabled():
+        return None
+    service = os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME
+    resource = Resource.create({"service.name": service, "service.version": version("cobreja")})
+    provider = TracerProvider(resource=resource)
+    exporter = _exporter()
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    return provider
+
+
+def shutdown_tracing() -> None:
+    """Flush and stop the exporter (at process exit; spans already ended are sent)."""
+    if tracer_provider.cache_info().currsize and (provider := tracer_provider()) is not None:
+        provider.shutdown()
+
+
+class RequestTracer:
+    """Starts and finishes the server span of one HTTP request."""
+
+    def __init__(self, provider: TracerProvider) -> None:
+        self.tracer = provider.get_tracer("app.telemetry", version("cobreja"))
+
+    def start(self, scope: dict[str, Any], carrier: dict[str, str]) -> tuple[Span, object]:
+        """Open the span (as a child of an incoming `traceparent`) and make it current."""
+        parent = propagate.extract(carrier) if carrier else None
+        method = scope["method"]
+        attributes = {
+            "http.request.method": method,
+            "url.path": scope["path"],
+            "url.scheme": scope.get("scheme", "http"),
+            "network.protocol.version": scope.get("http_version", "1.1"),
+        }
+        if client := scope.get("client"):
+            attributes["client.address"] = client[0]
+        if agent := carrier.get("user-agent"):
+            attributes["user_agent.original"] = agent
+        # Named by method only until routing knows the template (OTel semantic conventions).
+        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes)
+        token = context.attach(trace.set_span_in_context(span, parent))
+        return span, token
+
+    @staticmethod
+    def finish(span: Span, token: object, method: str, route: str | None, status: int, tenant: str | None) -> None:
+        """Name the span by route template, record the outcome, end it and restore the context."""
+        if route is not None:
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.route", route)
+        span.set_attribute("http.response.status_code", status)
+        if tenant is not None:
+            span.set_attribute("tenant.slug", tenant)
+        if status >= 500:  # noqa: PLR2004  (server errors mark the span; 4xx are the client's)
+            span.set_attribute("error.type", str(status))
+            span.set_status(Status(StatusCode.ERROR))
+        context.detach(token)  # type: ignore[arg-type]
+        span.end()
+
+
+PROPAGATION_HEADERS = frozenset(propagate.get_global_textmap().fields)
+"""Header names the global propagator reads (traceparent, tracestate, baggage)."""
