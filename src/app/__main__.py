@@ -6,8 +6,8 @@ import asyncio
 import atexit
 import os
 import secrets
-import signal
 import shutil
+import signal
 import socket
 import sys
 import tempfile

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from loguru import logger
 
-if TYPE_CHECKING:
-    from litestar.types import Scope
+from app.telemetry.facts import FinishedRequest
 
 
 class AccessLog:
@@ -16,23 +13,20 @@ class AccessLog:
     def __init__(self, slow_request_ms: float) -> None:
         self.slow_request_ms = slow_request_ms
 
-    def write(self, request_id: str, trace_id: str | None, span_id: str | None, tenant: str | None,
-              method: str, route: str | None, scope: Scope, status: int, seconds: float) -> None:
+    def write(self, request: FinishedRequest) -> None:
         """Log the finished request with every field SPEC.md O3 names."""
-        duration_ms = round(seconds * 1000, 2)
-        client = scope.get("client")
-        path = scope["path"]
+        duration_ms = round(request.seconds * 1000, 2)
         logger.bind(
             kind="access",
-            request_id=request_id,
-            trace_id=trace_id,
-            span_id=span_id,
-            tenant=tenant,
-            method=method,
-            route=route,
-            path=path,
-            status=status,
+            request_id=request.request_id,
+            trace_id=request.trace_id,
+            span_id=request.span_id,
+            tenant=request.tenant,
+            method=request.method,
+            route=request.route,
+            path=request.path,
+            status=request.status,
             duration_ms=duration_ms,
-            client=client[0] if client else None,
+            client=request.client,
             slow=duration_ms >= self.slow_request_ms,
-        ).info(f"{method} {path} {status} {duration_ms}ms")
+        ).info(f"{request.method} {request.path} {request.status} {duration_ms}ms")

@@ -49,4 +49,4 @@ class MetricsController(Controller):
     async def metrics(self, request: Request) -> Response[bytes]:  # type: ignore[type-arg]
         """All metrics in the format the scraper accepts."""
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(EXPOSED), media_type=content_type)  # type: ignore[arg-type]
+        return Response(encoder(EXPOSED), media_type=content_type)

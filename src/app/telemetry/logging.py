@@ -68,7 +68,8 @@ def _patch(record: Record) -> None:
 
 def _exception_text(record: Record) -> str:
     exception = record["exception"]
-    return f"{exception.type.__name__ if exception and exception.type else 'Exception'}: {exception.value if exception else ''}"
+    name = exception.type.__name__ if exception and exception.type else "Exception"
+    return f"{name}: {exception.value if exception else ''}"
 
 
 def json_line(record: Record) -> str:
@@ -95,9 +96,12 @@ def _file_sinks(directory: Path, level: str) -> None:
                filter=lambda record: record["extra"].get("slow") is True)
 
 
-def configure_logging(level: str, log_dir: str = "", secrets: tuple[str, ...] = (), stream: TextIO | None = None) -> None:
-    """Replace every sink with JSON lines on `stream` (default stdout; the CLIs, whose output is
-    stdout, pass stderr) and files under `log_dir`, and route stdlib logging here."""
+def configure_logging(level: str, log_dir: str = "", secrets: tuple[str, ...] = (),
+                      stream: TextIO | None = None) -> None:
+    """Replace every sink with JSON lines on `stream` and files under `log_dir`; route stdlib logging here.
+
+    `stream` defaults to stdout; the CLIs, whose own output is stdout, pass stderr.
+    """
     _secrets[:] = [secret for secret in secrets if secret]
     level = level.upper()
     logger.remove()

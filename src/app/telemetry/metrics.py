@@ -25,6 +25,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import INF, floatToGoString
 
+from app.telemetry.facts import FinishedRequest
+
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 UNMATCHED = "<unmatched>"
 OTHER = "other"
@@ -64,7 +66,7 @@ class ExemplarStore:
 
     def __init__(self, bounds: Iterable[float]) -> None:
         self.bounds = list(bounds)
-        self.index = {floatToGoString(bound): i for i, bound in enumerate(self.bounds)}
+        self.index = {floatToGoString(bound): i for i, bound in enumerate(self.bounds)}  # type: ignore[no-untyped-call]
         self.latest: dict[tuple[str, ...], list[Exemplar | None]] = {}
 
     def record(self, labels: tuple[str, ...], value: float, trace_id: str) -> None:
@@ -120,25 +122,24 @@ class RequestMetrics:
         """A request began."""
         IN_PROGRESS.inc()
 
-    def finished(self, method: str, route: str | None, status: int, seconds: float,
-                 tenant: str | None, exception_type: str | None, trace_id: str | None) -> None:
-        """A request ended: count it, time it, attribute it."""
+    def finished(self, request: FinishedRequest) -> None:
+        """A request ended: count it, time it (with its trace as exemplar), attribute it."""
         IN_PROGRESS.dec()
-        labels = (normalized_method(method), route or UNMATCHED)
-        counter = self._counters.get((*labels, status))
+        labels = (normalized_method(request.method), request.route or UNMATCHED)
+        counter = self._counters.get((*labels, request.status))
         if counter is None:
-            counter = self._counters[(*labels, status)] = REQUESTS.labels(*labels, str(status))
+            counter = self._counters[(*labels, request.status)] = REQUESTS.labels(*labels, str(request.status))
         counter.inc()
         histogram = self._histograms.get(labels)
         if histogram is None:
             histogram = self._histograms[labels] = REQUEST_DURATION.labels(*labels)
-        histogram.observe(seconds)
-        if trace_id is not None:
-            REQUEST_EXEMPLARS.record(labels, seconds, trace_id)
-        if exception_type is not None:
-            EXCEPTIONS.labels(*labels, exception_type).inc()
-        if tenant is not None:
-            TENANT_REQUESTS.labels(self.tenants.label(tenant)).inc()
+        histogram.observe(request.seconds)
+        if request.sampled and request.trace_id is not None:
+            REQUEST_EXEMPLARS.record(labels, request.seconds, request.trace_id)
+        if request.exception_type is not None:
+            EXCEPTIONS.labels(*labels, request.exception_type).inc()
+        if request.tenant is not None:
+            TENANT_REQUESTS.labels(self.tenants.label(request.tenant)).inc()
 
 
 def with_exemplars(metrics: Iterable[Metric]) -> Iterator[Metric]:

@@ -14,16 +14,18 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from litestar.enums import ScopeType
 from opentelemetry.trace import Span
 
 from app.telemetry.access import AccessLog
+from app.telemetry.facts import FinishedRequest
 from app.telemetry.logging import REQUEST_ID
 from app.telemetry.metrics import RequestMetrics
 from app.telemetry.tracing import PROPAGATION_HEADERS, RequestTracer
 
 if TYPE_CHECKING:
     from litestar import Litestar
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 EXCEPTION_TYPE = "cobreja.exception_type"
 """Key in the scope's state where `remember_exception` leaves the type of a raised exception."""
@@ -40,7 +42,7 @@ def request_id_from(given: str | None) -> str:
 
 async def remember_exception(exception: Exception, scope: Scope) -> None:
     """Litestar `after_exception` hook: note the type of an exception raised while answering."""
-    scope.setdefault("state", {})[EXCEPTION_TYPE] = type(exception).__name__  # type: ignore[typeddict-item]
+    scope.setdefault("state", {})[EXCEPTION_TYPE] = type(exception).__name__
 
 
 class RequestTelemetry:
@@ -55,9 +57,12 @@ class RequestTelemetry:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer the request through the app, with span, ids, metrics and access line around it."""
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
+        await self._answer(scope, receive, send)
+
+    async def _answer(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         carrier = {name: value for raw, bytes_value in scope["headers"]
                    if (name := raw.decode("latin-1").lower()) in _READ_HEADERS
@@ -81,28 +86,30 @@ class RequestTelemetry:
         try:
             await self.app(scope, receive, send_with_ids)
         except Exception as exc:
-            scope.setdefault("state", {})[EXCEPTION_TYPE] = type(exc).__name__  # type: ignore[typeddict-item]
+            scope.setdefault("state", {})[EXCEPTION_TYPE] = type(exc).__name__
             raise
         finally:
-            seconds = time.perf_counter() - started
-            state: dict[str, Any] = scope.get("state") or {}  # type: ignore[assignment]
-            route = scope.get("path_template") if "route_handler" in scope else None
-            tenant = state.get("tenant")
-            method, status = scope["method"], outcome["status"]
+            state: dict[str, Any] = scope.get("state") or {}
+            client = scope.get("client")
+            request = FinishedRequest(
+                request_id, trace_id, span_id, sampled, scope["method"], scope["path"],
+                scope.get("path_template") if "route_handler" in scope else None, outcome["status"],
+                time.perf_counter() - started, state.get("tenant"), state.get(EXCEPTION_TYPE),
+                client[0] if client else None,
+            )
             if self.metrics is not None:
-                self.metrics.finished(method, route, status, seconds, tenant, state.get(EXCEPTION_TYPE),
-                                      trace_id if sampled else None)
+                self.metrics.finished(request)
             if span is not None:
-                RequestTracer.finish(span, context_token, method, route, status, tenant)
+                RequestTracer.finish(span, context_token, request)
             if self.access is not None:
-                self.access.write(request_id, trace_id, span_id, tenant, method, route, scope, status, seconds)
+                self.access.write(request)
             REQUEST_ID.reset(request_id_token)
 
-    def _start_span(self, scope: Scope, carrier: dict[str, str]
+    def _start_span(self, scope: HTTPScope, carrier: dict[str, str]
                     ) -> tuple[Span | None, object, str | None, str | None, bool]:
         if self.tracer is None:
             return None, None, None, None, False
-        span, token = self.tracer.start(scope, carrier)  # type: ignore[arg-type]
+        span, token = self.tracer.start(scope, carrier)
         span_context = span.get_span_context()
         if not span_context.is_valid:
             return span, token, None, None, False

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import os
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
@@ -26,6 +26,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from app.telemetry.facts import FinishedRequest
+
+if TYPE_CHECKING:
+    from litestar.types import HTTPScope
 
 SERVICE_NAME = "cobreja"
 SUPPORTED_PROTOCOLS = ("http/protobuf",)
@@ -89,7 +94,7 @@ def tracer_provider() -> TracerProvider | None:
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    AsyncPGInstrumentor().instrument(tracer_provider=provider)
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     RedisInstrumentor().instrument(tracer_provider=provider)
     return provider
 
@@ -106,7 +111,7 @@ class RequestTracer:
     def __init__(self, provider: TracerProvider) -> None:
         self.tracer = provider.get_tracer("app.telemetry", version("cobreja"))
 
-    def start(self, scope: dict[str, Any], carrier: dict[str, str]) -> tuple[Span, object]:
+    def start(self, scope: HTTPScope, carrier: dict[str, str]) -> tuple[Span, object]:
         """Open the span (as a child of an incoming `traceparent`) and make it current."""
         parent = propagate.extract(carrier) if carrier else None
         method = scope["method"]
@@ -126,16 +131,16 @@ class RequestTracer:
         return span, token
 
     @staticmethod
-    def finish(span: Span, token: object, method: str, route: str | None, status: int, tenant: str | None) -> None:
+    def finish(span: Span, token: object, request: FinishedRequest) -> None:
         """Name the span by route template, record the outcome, end it and restore the context."""
-        if route is not None:
-            span.update_name(f"{method} {route}")
-            span.set_attribute("http.route", route)
-        span.set_attribute("http.response.status_code", status)
-        if tenant is not None:
-            span.set_attribute("tenant.slug", tenant)
-        if status >= 500:  # noqa: PLR2004  (server errors mark the span; 4xx are the client's)
-            span.set_attribute("error.type", str(status))
+        if request.route is not None:
+            span.update_name(f"{request.method} {request.route}")
+            span.set_attribute("http.route", request.route)
+        span.set_attribute("http.response.status_code", request.status)
+        if request.tenant is not None:
+            span.set_attribute("tenant.slug", request.tenant)
+        if request.status >= 500:  # noqa: PLR2004  (server errors mark the span; 4xx are the client's)
+            span.set_attribute("error.type", request.exception_type or str(request.status))
             span.set_status(Status(StatusCode.ERROR))
         context.detach(token)  # type: ignore[arg-type]
         span.end()

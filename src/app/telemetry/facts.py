@@ -1,0 +1,23 @@
+"""What the request layer knows about an answered request, handed to each signal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class FinishedRequest:
+    """One answered HTTP request: ids, route template (None if no route matched), outcome, timing."""
+
+    request_id: str
+    trace_id: str | None
+    span_id: str | None
+    sampled: bool
+    method: str
+    path: str
+    route: str | None
+    status: int
+    seconds: float
+    tenant: str | None
+    exception_type: str | None
+    client: str | None
