@@ -14,8 +14,9 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -186,34 +187,34 @@ class LiveServer:
     process: subprocess.Popen[bytes]
 
 
+@contextmanager
+def serving(server_urls: dict[str, str], log_path: Path, *args: str, **env: str) -> Iterator[LiveServer]:
+    """`python -m app run [args]` on a free port with `env` added; stopped (SIGTERM) on exit."""
+    port = free_port()
+    environ = {**os.environ, **server_urls, "ADMIN_API_KEY": ADMIN_KEY, "DB_POOL_MAX_SIZE": "4",
+               "DB_POOL_MIN_SIZE": "1", "LOG_LEVEL": "WARNING", **env}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "run", "--host", "127.0.0.1", "--port", str(port), *args],
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(base_url + "/health", process)
+            yield LiveServer(base_url=base_url, process=process)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 @pytest.fixture(scope="session")
 def live_server(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`python -m app run` on a free port with a pool of at most 4 connections."""
-    port = free_port()
-    env = {
-        **os.environ,
-        **server_urls,
-        "ADMIN_API_KEY": ADMIN_KEY,
-        "DB_POOL_MAX_SIZE": "4",
-        "DB_POOL_MIN_SIZE": "1",
-        "LOG_LEVEL": "WARNING",
-    }
-    log = (tmp_path_factory.mktemp("live") / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "run", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base_url + "/health", process)
-        yield LiveServer(base_url=base_url, process=process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with serving(server_urls, tmp_path_factory.mktemp("live") / "server.log") as server:
+        yield server

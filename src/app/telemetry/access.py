@@ -5,6 +5,7 @@ from __future__ import annotations
 from loguru import logger
 
 from app.telemetry.facts import FinishedRequest
+from app.telemetry.logging import scrub
 
 
 class AccessLog:
@@ -24,7 +25,7 @@ class AccessLog:
             tenant=request.tenant,
             method=request.method,
             route=request.route,
-            path=request.path,
+            path=scrub(request.path),  # a client may put anything in a path, even its token
             status=request.status,
             duration_ms=duration_ms,
             client=request.client,

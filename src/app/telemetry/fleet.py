@@ -28,6 +28,7 @@ from app.monitoring.checks import system_usage
 from app.telemetry.metrics import DB_CONNECTIONS_ACTIVE, DB_POOL_SIZE, MULTIPROCESS
 
 SAMPLE_INTERVAL_SECONDS = 5.0
+RETRY_SECONDS = 1.0
 TENANTS_BY_STATUS = "SELECT status, count(*) AS n FROM cobreja.tenant GROUP BY status"
 LEDGER_TOTALS = (
     "SELECT count(DISTINCT run_id) AS runs, count(*) FILTER (WHERE status = 'failed') AS failures"
@@ -105,7 +106,7 @@ async def sample_registry() -> None:
 
 
 async def sample_forever(interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
-    """Read everything every `interval` seconds; a failed read is logged and retried next time."""
+    """Read everything every `interval` seconds; after a failed registry read, retry within a second."""
     process = psutil.Process()
     with suppress_instrumentation():  # background reads are not part of any request's trace
         while True:
@@ -115,6 +116,8 @@ async def sample_forever(interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
                 await sample_registry()
             except Exception as exc:
                 logger.debug("metrics sampler could not read the registry: {}", type(exc).__name__)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
             await asyncio.sleep(interval)
 
 

@@ -75,7 +75,7 @@ def _exception_text(record: Record) -> str:
 def json_line(record: Record) -> str:
     """One JSON object for `record` (kept in `extra` so loguru's formatter never parses its braces)."""
     document: dict[str, Any] = {
-        "time": record["time"],
+        "time": record["time"].isoformat(),
         "level": record["level"].name,
         "message": record["message"],
         "logger": record["name"],
