@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import httpx
@@ -12,7 +13,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from app.telemetry.facts import FinishedRequest
+from app.telemetry.fleet import RETRY_SECONDS
 from app.telemetry.tracing import RequestTracer, tracer_provider
+from app.tenants.invalidation import DRAIN_EVERY_SECONDS
 from tests.conftest import Tenant, unique_slug
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -135,3 +138,11 @@ def test_only_server_errors_mark_the_span(status: int, is_error: bool, exporter:
     ended = server_span(exporter.get_finished_spans(), trace_id)
     assert (ended.status.status_code is StatusCode.ERROR) is is_error
     assert ("error.type" in (ended.attributes or {})) is is_error
+
+
+async def test_background_work_makes_no_spans(client: httpx.AsyncClient, exporter: InMemorySpanExporter) -> None:
+    """The outbox drain (every second) and the metrics sampler run SQL, but never as traces of their own."""
+    await client.get("/health")
+    exporter.clear()
+    await asyncio.sleep(2 * DRAIN_EVERY_SECONDS + RETRY_SECONDS)
+    assert [span.name for span in exporter.get_finished_spans()] == []

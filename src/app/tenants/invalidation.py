@@ -14,6 +14,7 @@ import time
 
 import msgspec
 from loguru import logger
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
@@ -37,7 +38,15 @@ class InvalidationListener:
         self.connected = asyncio.Event()
 
     async def run(self) -> None:
-        """Listen until cancelled, reconnecting after any Redis failure."""
+        """Listen until cancelled, reconnecting after any Redis failure.
+
+        Its SQL and Redis commands make no spans: a drain every second is not a request's work, and
+        as root spans they would flood the trace backend.
+        """
+        with suppress_instrumentation():
+            await self._listen_forever()
+
+    async def _listen_forever(self) -> None:
         while True:
             try:
                 await self._listen_once()
