@@ -39,6 +39,8 @@ class Figures:
     errors: dict[str, int]
     server_cpu_percent: float | None = None
     """CPU the server process used during the run (100 = one core busy all the time)."""
+    sink_cpu_percent: float | None = None
+    """CPU the OTLP sink used during the run (telemetry-on side only)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the JSON report."""

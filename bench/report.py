@@ -1,14 +1,25 @@
-"""The comparison: pick each side's figure, compute ratios, print the table, write the JSON."""
+"""The comparison: pick each side's figure, compute ratios, print the table, write the JSON.
+
+Sides are named `baseline`, `service-off` (telemetry off) and `service-on` (full telemetry); a run
+has the baseline plus one or both service sides.
+"""
 
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
 from load import Figures
 
-GOAL_THROUGHPUT_RATIO = 0.5
+BASELINE, OFF, ON = "baseline", "service-off", "service-on"
+LABELS = {BASELINE: "baseline (bare)", OFF: "service, telemetry off", ON: "service, telemetry on"}
+GOAL_ON_OVER_BASELINE = 0.45
+"""service with full telemetry / baseline, throughput: at least this."""
+GOAL_MAX_TELEMETRY_COST = 0.20
+"""1 - on/off, throughput: at most this (telemetry may cost a fifth of the throughput)."""
+WIDTH = 30
 
 
 def best(rounds: list[Figures]) -> Figures:
@@ -16,41 +27,94 @@ def best(rounds: list[Figures]) -> Figures:
     return max(rounds, key=lambda figures: figures.rps)
 
 
-def ratios(service: Figures, baseline: Figures) -> dict[str, float]:
-    """service / baseline: throughput (higher is better) and latencies (lower is better)."""
+def ratios(side: Figures, reference: Figures) -> dict[str, float]:
+    """side / reference: throughput (higher is better) and latencies (lower is better)."""
     return {
-        "throughput": round(service.rps / baseline.rps, 3),
-        "p50": round(service.p50_ms / baseline.p50_ms, 3),
-        "p99": round(service.p99_ms / baseline.p99_ms, 3),
+        "throughput": round(side.rps / reference.rps, 3),
+        "p50": round(side.p50_ms / reference.p50_ms, 3),
+        "p99": round(side.p99_ms / reference.p99_ms, 3),
     }
 
 
-def table(service: Figures, baseline: Figures) -> str:
-    """A fixed-width table of the chosen figures plus the ratio row."""
-    ratio = ratios(service, baseline)
-    rows = [
-        f"{'':<22}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}",
-        f"{'service (GET /items)':<22}{service.rps:>12,.0f}{service.p50_ms:>10.2f}{service.p99_ms:>10.2f}",
-        f"{'baseline (bare)':<22}{baseline.rps:>12,.0f}{baseline.p50_ms:>10.2f}{baseline.p99_ms:>10.2f}",
-        f"{'service / baseline':<22}{ratio['throughput']:>12.2f}{ratio['p50']:>10.2f}{ratio['p99']:>10.2f}",
-    ]
-    verdict = "met" if ratio["throughput"] >= GOAL_THROUGHPUT_RATIO else "NOT met"
-    rows.append(f"throughput goal service/baseline >= {GOAL_THROUGHPUT_RATIO}: {verdict}")
+def telemetry_cost(rounds: dict[str, list[Figures]]) -> dict[str, Any] | None:
+    """1 - on/off throughput from the best rounds, plus the same per round pair; None without both sides."""
+    if ON not in rounds or OFF not in rounds:
+        return None
+    on, off = best(rounds[ON]), best(rounds[OFF])
+    per_round = [round(1 - a.rps / b.rps, 3) for a, b in zip(rounds[ON], rounds[OFF], strict=True)]
+    return {
+        "throughput": round(1 - on.rps / off.rps, 3),
+        "on_over_off": ratios(on, off),
+        "per_round": per_round,
+        "per_round_median": round(statistics.median(per_round), 3),
+    }
+
+
+def summary(rounds: dict[str, list[Figures]]) -> dict[str, Any]:
+    """Chosen figures per side, ratios to the baseline, telemetry cost and the goals' verdicts."""
+    chosen = {side: best(runs) for side, runs in rounds.items()}
+    over_baseline = {side: ratios(figures, chosen[BASELINE]) for side, figures in chosen.items() if side != BASELINE}
+    cost = telemetry_cost(rounds)
+    goals: dict[str, Any] = {}
+    if ON in over_baseline:
+        value = over_baseline[ON]["throughput"]
+        goals["on_over_baseline"] = {
+            "goal": f">= {GOAL_ON_OVER_BASELINE}",
+            "value": value,
+            "met": value >= GOAL_ON_OVER_BASELINE,
+        }
+    if cost is not None:
+        goals["telemetry_cost"] = {
+            "goal": f"<= {GOAL_MAX_TELEMETRY_COST:.0%}",
+            "value": cost["throughput"],
+            "met": cost["throughput"] <= GOAL_MAX_TELEMETRY_COST,
+        }
+    return {"chosen": chosen, "over_baseline": over_baseline, "telemetry_cost": cost, "goals": goals}
+
+
+def table(rounds: dict[str, list[Figures]]) -> str:
+    """A fixed-width table: each side's chosen figures, the ratio rows, the cost and the goals."""
+    result = summary(rounds)
+    rows = [f"{'':<{WIDTH}}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'server CPU':>12}"]
+    for side, figures in result["chosen"].items():
+        cpu = "" if figures.server_cpu_percent is None else f"{figures.server_cpu_percent:.0f} %"
+        rows.append(
+            f"{LABELS[side]:<{WIDTH}}{figures.rps:>12,.0f}{figures.p50_ms:>10.2f}{figures.p99_ms:>10.2f}{cpu:>12}"
+        )
+    for side, ratio in result["over_baseline"].items():
+        rows.append(_ratio_row(f"{side.removeprefix('service-')} / baseline", ratio))
+    if (cost := result["telemetry_cost"]) is not None:
+        rows.append(_ratio_row("on / off", cost["on_over_off"]))
+        per_round = ", ".join(f"{value:.1%}" for value in cost["per_round"])
+        rows.append(
+            f"{'telemetry cost (1 - on/off)':<{WIDTH}}{cost['throughput']:>12.1%}"
+            f"   (per round: {per_round}; median {cost['per_round_median']:.1%})"
+        )
+    for name, goal in result["goals"].items():
+        label = "service(on)/baseline" if name == "on_over_baseline" else "telemetry cost"
+        rows.append(f"goal {label} {goal['goal']}: {'met' if goal['met'] else 'NOT met'}")
     return "\n".join(rows)
 
 
-def write_json(path: Path, meta: dict[str, Any], rounds: dict[str, list[Figures]]) -> dict[str, Any]:
-    """Write the full result (settings, every round, chosen figures, ratios) to `path`; return it."""
-    service, baseline = best(rounds["service"]), best(rounds["baseline"])
-    result = {
+def _ratio_row(label: str, ratio: dict[str, float]) -> str:
+    return f"{label:<{WIDTH}}{ratio['throughput']:>12.2f}{ratio['p50']:>10.2f}{ratio['p99']:>10.2f}"
+
+
+def write_json(
+    path: Path, meta: dict[str, Any], rounds: dict[str, list[Figures]], checks: dict[str, Any]
+) -> dict[str, Any]:
+    """Write the full result (settings, every round, chosen figures, ratios, checks) to `path`; return it."""
+    result = summary(rounds)
+    document = {
         **meta,
         "selection": "best round by requests/s, per side",
-        "service": service.as_dict(),
-        "baseline": baseline.as_dict(),
-        "ratio_service_over_baseline": ratios(service, baseline),
-        "goal_throughput_ratio": GOAL_THROUGHPUT_RATIO,
+        "sides": {side: figures.as_dict() for side, figures in result["chosen"].items()},
+        "ratio_over_baseline": result["over_baseline"],
+        "telemetry_cost": result["telemetry_cost"],
+        "goals": result["goals"],
+        "telemetry_checks": checks,
         "rounds": {side: [figures.as_dict() for figures in runs] for side, runs in rounds.items()},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return document
