@@ -24,6 +24,10 @@ import pytest
 from litestar import Litestar
 from redis.asyncio import Redis
 
+# Every request is traced in tests (spans are asserted on); set before the tracer provider exists.
+# Subprocess servers inherit it. The shipped default records 10 % (app.telemetry.tracing).
+os.environ.setdefault("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+
 from app.asgi import create_app
 from app.dev import start_postgres, start_valkey
 from app.settings import Settings

@@ -117,6 +117,7 @@ def print_banner(settings: Settings, demo_token: str, host: str, port: int) -> N
         f"  API            {base}/items",
         f"  API docs       {base}/schema  (Swagger UI: {base}/schema/swagger)",
         f"  Health         {base}/health",
+        f"  Metrics        {base}/metrics",
         f"  Demo token     {demo_token}",
         f"  Admin key      {settings.admin_api_key}",
         f"  PostgreSQL     {without_password(settings.database_url)}",

@@ -8,12 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 from loguru import logger
+from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
 from prometheus_client.metrics_core import HistogramMetricFamily
 
 from app.telemetry.clients import query_operation
 from app.telemetry.logging import InterceptHandler, json_line, scrub
 from app.telemetry.metrics import OTHER, ExemplarStore, TenantLabels, normalized_method
 from app.telemetry.middleware import request_id_from
+from app.telemetry.tracing import default_sampler
 
 TOKEN_LIKE = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5"[:43]
 
@@ -101,3 +103,21 @@ def test_standard_library_logging_is_routed_into_loguru(captured: list[str]) -> 
         stdlib.handlers.clear()
     line = json.loads(captured[-1])
     assert (line["level"], line["message"], line["logger_name"]) == ("WARNING", "worker 7 booted", "uvicorn.error")
+
+
+def test_the_default_sampler_records_a_tenth_of_new_traces_and_follows_parents(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unset OTEL_TRACES_SAMPLER means parent-based 10 %; OTEL_TRACES_SAMPLER_ARG alone sets the ratio.
+
+    Any OTEL_TRACES_SAMPLER leaves the choice to the SDK.
+    """
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
+    sampler = default_sampler()
+    assert isinstance(sampler, ParentBasedTraceIdRatio)
+    assert "TraceIdRatioBased{0.1}" in sampler.get_description()
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    assert "TraceIdRatioBased{0.5}" in default_sampler().get_description()  # type: ignore[union-attr]
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    assert default_sampler() is None

@@ -17,6 +17,7 @@ class AccessLog:
     def write(self, request: FinishedRequest) -> None:
         """Log the finished request with every field SPEC.md O3 names."""
         duration_ms = round(request.seconds * 1000, 2)
+        path = scrub(request.path)  # a client may put anything in a path, even its token
         logger.bind(
             kind="access",
             request_id=request.request_id,
@@ -25,9 +26,9 @@ class AccessLog:
             tenant=request.tenant,
             method=request.method,
             route=request.route,
-            path=scrub(request.path),  # a client may put anything in a path, even its token
+            path=path,
             status=request.status,
             duration_ms=duration_ms,
             client=request.client,
             slow=duration_ms >= self.slow_request_ms,
-        ).info(f"{request.method} {request.path} {request.status} {duration_ms}ms")
+        ).info(f"{request.method} {path} {request.status} {duration_ms}ms")

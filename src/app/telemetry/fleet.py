@@ -29,6 +29,7 @@ from app.telemetry.metrics import DB_CONNECTIONS_ACTIVE, DB_POOL_SIZE, MULTIPROC
 
 SAMPLE_INTERVAL_SECONDS = 5.0
 RETRY_SECONDS = 1.0
+STOP_TIMEOUT_SECONDS = 5.0
 TENANTS_BY_STATUS = "SELECT status, count(*) AS n FROM cobreja.tenant GROUP BY status"
 LEDGER_TOTALS = (
     "SELECT count(DISTINCT run_id) AS runs, count(*) FILTER (WHERE status = 'failed') AS failures"
@@ -105,29 +106,38 @@ async def sample_registry() -> None:
         SNAPSHOT.migration_failures = totals["failures"]
 
 
-async def sample_forever(interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
-    """Read everything every `interval` seconds; after a failed registry read, retry within a second."""
+async def sample_until(stop: asyncio.Event, interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
+    """Read everything every `interval` seconds until `stop` is set; retry a failed registry read within a second.
+
+    Stopping waits for a read in flight instead of cancelling it: a query cancelled mid-flight can
+    leave its pool connection checked out, and closing the pool would then wait for it forever.
+    """
     process = psutil.Process()
     with suppress_instrumentation():  # background reads are not part of any request's trace
-        while True:
+        while not stop.is_set():
             sample_pool()
             sample_machine(process)
             try:
                 await sample_registry()
             except Exception as exc:
                 logger.debug("metrics sampler could not read the registry: {}", type(exc).__name__)
-                await asyncio.sleep(RETRY_SECONDS)
-                continue
-            await asyncio.sleep(interval)
+                pause = RETRY_SECONDS
+            else:
+                pause = interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
 
 
 @contextlib.asynccontextmanager
 async def sampling() -> AsyncIterator[None]:
     """Run the sampler for the lifetime of the block."""
-    task = asyncio.create_task(sample_forever(), name="metrics-sampler")
+    stop = asyncio.Event()
+    task = asyncio.create_task(sample_until(stop), name="metrics-sampler")
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        try:
+            await asyncio.wait_for(task, STOP_TIMEOUT_SECONDS)
+        except TimeoutError:
+            logger.warning("metrics sampler did not stop within {} s", STOP_TIMEOUT_SECONDS)

@@ -56,10 +56,10 @@ def _context_ids() -> dict[str, str]:
 
 
 def _patch(record: Record) -> None:
-    """Scrub the message and attach the ids of the request it was written in (unless it has its own)."""
+    """Scrub the message and attach the ids of the request it was written in (access lines come ready)."""
     extra = record["extra"]
-    record["message"] = scrub(record["message"])
-    if extra.get("kind") != "access":
+    if extra.get("kind") != "access":  # the access line is built from scrubbed parts (access.py)
+        record["message"] = scrub(record["message"])
         for key, value in _context_ids().items():
             extra.setdefault(key, value)
     if record["exception"] is not None:

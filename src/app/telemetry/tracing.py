@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, Sampler
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from app.telemetry.facts import FinishedRequest
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from litestar.types import HTTPScope
 
 SERVICE_NAME = "cobreja"
+DEFAULT_SAMPLE_RATIO = 0.1
+"""Share of new traces recorded when OTEL_TRACES_SAMPLER is unset (see `default_sampler`)."""
 SUPPORTED_PROTOCOLS = ("http/protobuf",)
 OTEL_ENV_NAMES = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -69,6 +72,24 @@ def tracing_problems() -> list[str]:
     return [f"OTEL_EXPORTER_OTLP_PROTOCOL={export_protocol()!r} is not supported; use http/protobuf (port 4318)"]
 
 
+def default_sampler() -> Sampler | None:
+    """Our default when OTEL_TRACES_SAMPLER is unset: parent-based, recording 10 % of new traces.
+
+    The SDK's own default (record everything) costs more than half of the service's throughput
+    with a span per SQL statement (measured with bench/run.py; see bench/README.md). Parent-based,
+    a caller's sampling decision is always honoured, so a trace started upstream stays whole.
+    OTEL_TRACES_SAMPLER_ARG alone sets the ratio; OTEL_TRACES_SAMPLER picks any SDK sampler
+    (`parentbased_always_on` records every request). None: the SDK reads the variables itself.
+    """
+    if os.environ.get("OTEL_TRACES_SAMPLER"):
+        return None
+    try:
+        ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or DEFAULT_SAMPLE_RATIO)
+    except ValueError:
+        ratio = DEFAULT_SAMPLE_RATIO
+    return ParentBasedTraceIdRatio(min(max(ratio, 0.0), 1.0))
+
+
 def _exporter() -> SpanExporter | None:
     if export_endpoint() is None or tracing_problems():
         return None
@@ -83,13 +104,13 @@ def tracer_provider() -> TracerProvider | None:
     """The process's tracer provider, built once; None when tracing is disabled.
 
     It becomes the global provider, and the asyncpg and redis instrumentations report to it.
-    The sampler comes from OTEL_TRACES_SAMPLER (default: parent-based, always on).
+    The sampler comes from OTEL_TRACES_SAMPLER, else `default_sampler`.
     """
     if tracing_disabled():
         return None
     service = os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME
     resource = Resource.create({"service.name": service, "service.version": version("cobreja")})
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, sampler=default_sampler())
     exporter = _exporter()
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))

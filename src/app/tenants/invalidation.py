@@ -10,6 +10,7 @@ too. Without Redis, the cache's own TTL still bounds how long a revoked token ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import msgspec
@@ -36,9 +37,19 @@ class InvalidationListener:
         self.cache = cache
         self.store = store
         self.connected = asyncio.Event()
+        self.stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask `run` to return after the drain in flight, if any (within about a second).
+
+        Cancelling instead could interrupt a drain mid-transaction; asyncpg then refuses the
+        rollback ("another operation is in progress"), the connection is never released, and
+        closing the pool waits for it forever.
+        """
+        self.stopping.set()
 
     async def run(self) -> None:
-        """Listen until cancelled, reconnecting after any Redis failure.
+        """Listen until stopped, reconnecting after any Redis failure.
 
         Its SQL and Redis commands make no spans: a drain every second is not a request's work, and
         as root spans they would flood the trace backend.
@@ -47,7 +58,7 @@ class InvalidationListener:
             await self._listen_forever()
 
     async def _listen_forever(self) -> None:
-        while True:
+        while not self.stopping.is_set():
             try:
                 await self._listen_once()
             except (RedisError, OSError) as exc:
@@ -57,7 +68,8 @@ class InvalidationListener:
                 logger.exception("invalidation listener failed; restarting it")
             self.connected.clear()
             self.store.trusted = False
-            await asyncio.sleep(RETRY_EVERY_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), RETRY_EVERY_SECONDS)
 
     async def _listen_once(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -87,7 +99,7 @@ class InvalidationListener:
 
     async def _pump(self, pubsub: PubSub) -> None:
         last_ping = last_drain = time.monotonic()
-        while True:
+        while not self.stopping.is_set():
             message = await pubsub.get_message(timeout=1.0)
             if message is not None and message["type"] == "message":  # not our PING's "pong"
                 self._drop_announced(message["data"])

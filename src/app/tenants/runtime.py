@@ -17,6 +17,7 @@ from app.tenants.service import TenantService
 from app.tenants.token_store import TokenStore, connect_redis
 
 LISTENER_READ_TIMEOUT_SECONDS = 5.0
+LISTENER_STOP_SECONDS = 3.0
 
 
 @asynccontextmanager
@@ -35,8 +36,17 @@ async def tenancy(state: State, settings: Settings) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await _stop_listener(state.invalidation, task)
+        await listener_redis.aclose()
+        await redis.aclose()
+
+
+async def _stop_listener(listener: InvalidationListener, task: asyncio.Task[None]) -> None:
+    """Let the listener finish its drain in flight and return; cancel it only if it will not."""
+    listener.stop()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), LISTENER_STOP_SECONDS)
+    except TimeoutError:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await listener_redis.aclose()
-        await redis.aclose()
