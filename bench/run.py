@@ -65,6 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="compare",
         help="service with full telemetry (on), without (off), or both side by side (compare, default)",
     )
+    parser.add_argument(
+        "--traces-sampler",
+        default="",
+        help="OTEL_TRACES_SAMPLER of the telemetry-on side (default: unset, the service's own default, "
+        "parent-based 10 %%; parentbased_always_on records every request)",
+    )
     parser.add_argument("--service-port", type=int, default=8701, help="the telemetry-on service (default 8701)")
     parser.add_argument("--baseline-port", type=int, default=8702)
     parser.add_argument("--service-off-port", type=int, default=8703, help="the telemetry-off service (default 8703)")
@@ -135,7 +141,7 @@ def bench(args: argparse.Namespace, servers: list[Server]) -> int:
         sink = start_sink(args.sink_port, env, RESULTS_DIR)
         servers.append(sink)
         wait_ready(sink, "/stats", {})
-    started = {side: start_side(side, ports[side], env, args.sink_port) for side in sides}
+    started = {side: start_side(side, ports[side], env, args.sink_port, args.traces_sampler) for side in sides}
     servers.extend(started.values())
     for side, server in started.items():
         wait_ready(server, "/items?limit=1" if side == BASELINE else "/health", {})
@@ -185,11 +191,13 @@ def server_env(database_url: str, redis_url: str) -> dict[str, str]:
     return env
 
 
-def start_side(side: str, port: int, env: dict[str, str], sink_port: int) -> Server:
+def start_side(side: str, port: int, env: dict[str, str], sink_port: int, sampler: str = "") -> Server:
     """Start one side; each service side gets its telemetry environment and its own log file."""
     if side == BASELINE:
         return start_baseline(port, env)
     side_env = on_env(env, sink_port) if side == ON else off_env(env)
+    if side == ON and sampler:
+        side_env["OTEL_TRACES_SAMPLER"] = sampler
     return start_service(side, port, side_env)
 
 
@@ -263,7 +271,8 @@ def metadata(
         "server": "uvicorn, 1 worker, uvicorn's own access_log off, log level warning",
         "side_env": {
             OFF: dict(OFF_ENV),
-            ON: {**ON_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{args.sink_port} (bench/otlp_sink.py)"},
+            ON: {**ON_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{args.sink_port} (bench/otlp_sink.py)",
+                 "OTEL_TRACES_SAMPLER": args.traces_sampler or "(unset: parent-based 10 %)"},
         },
         "databases": origin,
         "machine": {

@@ -17,7 +17,7 @@ from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
 from app.errors import UNAUTHENTICATED_DETAIL, Unauthenticated
 from app.settings import Settings
-from app.telemetry.clients import watch_queries
+from app.telemetry.clients import TimedConnection
 
 T = TypeVar("T")
 
@@ -60,7 +60,7 @@ async def start_pool(settings: Settings) -> None:
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         max_inactive_connection_lifetime=300,
-        init=watch_queries if settings.metrics_enabled else None,
+        connection_class=TimedConnection if settings.metrics_enabled else asyncpg.Connection,
     )
 
 

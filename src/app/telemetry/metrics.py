@@ -117,6 +117,7 @@ class RequestMetrics:
         self.tenants = TenantLabels(tenant_labels)
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._histograms: dict[tuple[str, str], Any] = {}
+        self._tenant_counters: dict[str, Any] = {}
 
     def started(self) -> None:
         """A request began."""
@@ -139,7 +140,11 @@ class RequestMetrics:
         if request.exception_type is not None:
             EXCEPTIONS.labels(*labels, request.exception_type).inc()
         if request.tenant is not None:
-            TENANT_REQUESTS.labels(self.tenants.label(request.tenant)).inc()
+            label = self.tenants.label(request.tenant)
+            tenant_counter = self._tenant_counters.get(label)
+            if tenant_counter is None:
+                tenant_counter = self._tenant_counters[label] = TENANT_REQUESTS.labels(label)
+            tenant_counter.inc()
 
 
 def with_exemplars(metrics: Iterable[Metric]) -> Iterator[Metric]:

@@ -9,9 +9,9 @@ can be renamed and the metrics labelled by `path_template` — never by the raw 
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
@@ -37,7 +37,7 @@ def request_id_from(given: str | None) -> str:
     """The caller's X-Request-Id when it is a sane one (≤128 safe characters), else a new one."""
     if given is not None and _REQUEST_ID_SHAPE.fullmatch(given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as random as uuid4().hex, at half the cost
 
 
 async def remember_exception(exception: Exception, scope: Scope) -> None:

@@ -20,6 +20,7 @@ from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.resources import Resource
@@ -148,8 +149,12 @@ class RequestTracer:
             attributes["user_agent.original"] = agent
         # Named by method only until routing knows the template (OTel semantic conventions).
         span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes)
-        token = context.attach(trace.set_span_in_context(span, parent))
-        return span, token
+        request_context = trace.set_span_in_context(span, parent)
+        if not span.get_span_context().trace_flags.sampled:
+            # Its SQL and Redis spans would not be recorded either (parent-based sampling); skipping
+            # the instrumentations outright spares an unsampled request their whole cost.
+            request_context = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, request_context)
+        return span, context.attach(request_context)
 
     @staticmethod
     def finish(span: Span, token: object, request: FinishedRequest) -> None:
