@@ -146,3 +146,18 @@ async def test_background_work_makes_no_spans(client: httpx.AsyncClient, exporte
     exporter.clear()
     await asyncio.sleep(2 * DRAIN_EVERY_SECONDS + RETRY_SECONDS)
     assert [span.name for span in exporter.get_finished_spans()] == []
+
+
+async def test_an_unsampled_request_records_nothing_but_keeps_its_trace_id(
+    client: httpx.AsyncClient, tenant: Tenant, exporter: InMemorySpanExporter
+) -> None:
+    """An unsampled request (traceparent flags 00) records no span at all, yet keeps its trace id.
+
+    Neither the server span nor SQL spans are recorded (the instrumentations are skipped).
+    """
+    exporter.clear()
+    headers = {**tenant.headers, "traceparent": f"00-{TRACE_ID}-{PARENT_SPAN_ID}-00"}
+    response = await client.get("/items", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["x-trace-id"] == TRACE_ID
+    assert exporter.get_finished_spans() == ()

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from loguru import Record
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+ACCESS_BATCH = "access_batch"
+"""`kind` of a record whose message is ready JSON lines (access.py); sinks write it as it is."""
 ROTATION = "50 MB"
 RETENTION = "14 days"
 COMPRESSION = "gz"
@@ -58,7 +60,7 @@ def _context_ids() -> dict[str, str]:
 def _patch(record: Record) -> None:
     """Scrub the message and attach the ids of the request it was written in (access lines come ready)."""
     extra = record["extra"]
-    if extra.get("kind") != "access":  # the access line is built from scrubbed parts (access.py)
+    if extra.get("kind") != ACCESS_BATCH:  # access lines are built from scrubbed parts (access.py)
         record["message"] = scrub(record["message"])
         for key, value in _context_ids().items():
             extra.setdefault(key, value)
@@ -74,6 +76,8 @@ def _exception_text(record: Record) -> str:
 
 def json_line(record: Record) -> str:
     """One JSON object for `record` (kept in `extra` so loguru's formatter never parses its braces)."""
+    if record["extra"].get("kind") == ACCESS_BATCH:
+        return "{message}\n"
     document: dict[str, Any] = {
         "time": record["time"].isoformat(),
         "level": record["level"].name,
@@ -89,11 +93,23 @@ def _file_sinks(directory: Path, level: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     common: dict[str, Any] = {"rotation": ROTATION, "retention": RETENTION, "compression": COMPRESSION,
                               "backtrace": False, "diagnose": False}
-    logger.add(directory / "app.log", level=level, format=TEXT_FORMAT, **common)
-    logger.add(directory / "structured.jsonl", level=level, format=json_line, **common)
+    logger.add(directory / "app.log", level=level, format=_text_line, filter=_not_slow_only, **common)
+    logger.add(directory / "structured.jsonl", level=level, format=json_line, filter=_not_slow_only, **common)
     logger.add(directory / "errors.log", level="ERROR", format=TEXT_FORMAT, **common)  # tracebacks included
     logger.add(directory / "performance.log", level="DEBUG", format=json_line, **common,
-               filter=lambda record: record["extra"].get("slow") is True)
+               filter=lambda record: record["extra"].get("slow_only") is True)
+
+
+def _not_slow_only(record: Record) -> bool:
+    """Every record but the batch of slow access lines, which only performance.log takes."""
+    return record["extra"].get("slow_only") is not True
+
+
+def _text_line(record: Record) -> str:
+    """app.log's human format; batches of access lines stay JSON, one per line."""
+    if record["extra"].get("kind") == ACCESS_BATCH:
+        return "{message}\n"
+    return TEXT_FORMAT + "\n{exception}"
 
 
 def configure_logging(level: str, log_dir: str = "", secrets: tuple[str, ...] = (),
@@ -106,7 +122,8 @@ def configure_logging(level: str, log_dir: str = "", secrets: tuple[str, ...] = 
     level = level.upper()
     logger.remove()
     logger.configure(patcher=_patch, extra={})
-    logger.add(stream or sys.stdout, level=level, format=json_line, backtrace=False, diagnose=False)
+    logger.add(stream or sys.stdout, level=level, format=json_line, filter=_not_slow_only, backtrace=False,
+               diagnose=False)
     if log_dir:
         _file_sinks(Path(log_dir), level)
     intercept_standard_logging(level)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 EXCEPTION_TYPE = "cobreja.exception_type"
 """Key in the scope's state where `remember_exception` leaves the type of a raised exception."""
 _REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_READ_HEADERS = PROPAGATION_HEADERS | {"x-request-id", "user-agent"}
+_READ_HEADERS = frozenset(name.encode() for name in PROPAGATION_HEADERS | {"x-request-id", "user-agent"})
 
 
 def request_id_from(given: str | None) -> str:
@@ -64,9 +64,8 @@ class RequestTelemetry:
 
     async def _answer(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        carrier = {name: value for raw, bytes_value in scope["headers"]
-                   if (name := raw.decode("latin-1").lower()) in _READ_HEADERS
-                   for value in (bytes_value.decode("latin-1"),)}
+        # ASGI servers give header names in lower case: compare bytes, decode only what is read.
+        carrier = {raw.decode(): value.decode("latin-1") for raw, value in scope["headers"] if raw in _READ_HEADERS}
         request_id = request_id_from(carrier.pop("x-request-id", None))
         request_id_token = REQUEST_ID.set(request_id)
         span, context_token, trace_id, span_id, sampled = self._start_span(scope, carrier)

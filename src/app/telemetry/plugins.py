@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from litestar.plugins import InitPlugin
+from loguru import logger
 from prometheus_client import multiprocess
 
 from app.settings import Settings
@@ -70,9 +71,20 @@ class LoggingPlugin(InitPlugin):
 
     def __init__(self, settings: Settings) -> None:
         configure_logging(settings.log_level, settings.log_dir, (settings.admin_api_key,))
-        self.access = AccessLog(settings.slow_request_ms) if settings.access_log else None
+        # Access lines are INFO: below a WARNING threshold they would be built only to be dropped.
+        wanted = settings.access_log and logger.level(settings.log_level.upper()).no <= logger.level("INFO").no
+        self.access = AccessLog(settings.slow_request_ms) if wanted else None
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        """Keep Litestar from installing its own root-logger handlers over ours."""
+        """Keep Litestar from installing its own root-logger handlers over ours; flush access lines."""
         app_config.logging_config = None
+        if self.access is not None:
+            access = self.access
+
+            @asynccontextmanager
+            async def flushing(_: Litestar) -> AsyncIterator[None]:
+                async with access.flushing():
+                    yield
+
+            app_config.lifespan.append(flushing)
         return app_config

@@ -137,18 +137,10 @@ class RequestTracer:
         """Open the span (as a child of an incoming `traceparent`) and make it current."""
         parent = propagate.extract(carrier) if carrier else None
         method = scope["method"]
-        attributes = {
-            "http.request.method": method,
-            "url.path": scope["path"],
-            "url.scheme": scope.get("scheme", "http"),
-            "network.protocol.version": scope.get("http_version", "1.1"),
-        }
-        if client := scope.get("client"):
-            attributes["client.address"] = client[0]
-        if agent := carrier.get("user-agent"):
-            attributes["user_agent.original"] = agent
         # Named by method only until routing knows the template (OTel semantic conventions).
-        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes)
+        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+        if span.is_recording():  # attributes only for spans that will be exported
+            span.set_attributes(_request_attributes(scope, carrier))
         request_context = trace.set_span_in_context(span, parent)
         if not span.get_span_context().trace_flags.sampled:
             # Its SQL and Redis spans would not be recorded either (parent-based sampling); skipping
@@ -170,6 +162,20 @@ class RequestTracer:
             span.set_status(Status(StatusCode.ERROR))
         context.detach(token)  # type: ignore[arg-type]
         span.end()
+
+
+def _request_attributes(scope: HTTPScope, carrier: dict[str, str]) -> dict[str, str]:
+    attributes = {
+        "http.request.method": scope["method"],
+        "url.path": scope["path"],
+        "url.scheme": scope.get("scheme", "http"),
+        "network.protocol.version": scope.get("http_version", "1.1"),
+    }
+    if client := scope.get("client"):
+        attributes["client.address"] = client[0]
+    if agent := carrier.get("user-agent"):
+        attributes["user_agent.original"] = agent
+    return attributes
 
 
 PROPAGATION_HEADERS = frozenset(propagate.get_global_textmap().fields)
