@@ -135,7 +135,7 @@ class RequestTracer:
 
     def start(self, scope: HTTPScope, carrier: dict[str, str]) -> tuple[Span, object]:
         """Open the span (as a child of an incoming `traceparent`) and make it current."""
-        parent = propagate.extract(carrier) if carrier else None
+        parent = propagate.extract(carrier) if not PROPAGATION_HEADERS.isdisjoint(carrier) else None
         method = scope["method"]
         # Named by method only until routing knows the template (OTel semantic conventions).
         span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
