@@ -90,21 +90,19 @@ class RequestTelemetry:
             scope.setdefault("state", {})[EXCEPTION_TYPE] = type(exc).__name__
             raise
         finally:
-            state: dict[str, Any] = scope.get("state") or {}
-            client = scope.get("client")
-            request = FinishedRequest(
-                request_id, trace_id, span_id, sampled, scope["method"], scope["path"],
-                scope.get("path_template") if "route_handler" in scope else None, outcome["status"],
-                time.perf_counter() - started, state.get("tenant"), state.get(EXCEPTION_TYPE),
-                client[0] if client else None,
-            )
-            if self.metrics is not None:
-                self.metrics.finished(request)
-            if span is not None:
-                RequestTracer.finish(span, context_token, request)
-            if self.access is not None:
-                self.access.write(request)
+            request = _finished(scope, request_id, (trace_id, span_id, sampled), outcome["status"],
+                                time.perf_counter() - started)
+            self._report(request, span, context_token)
             REQUEST_ID.reset(request_id_token)
+
+    def _report(self, request: FinishedRequest, span: Span | None, context_token: object) -> None:
+        """Hand the finished request to each signal that is on."""
+        if self.metrics is not None:
+            self.metrics.finished(request)
+        if span is not None:
+            RequestTracer.finish(span, context_token, request)
+        if self.access is not None:
+            self.access.write(request)
 
     def _start_span(self, scope: HTTPScope, carrier: dict[str, str]
                     ) -> tuple[Span | None, object, str | None, str | None, bool]:
@@ -116,6 +114,16 @@ class RequestTelemetry:
             return span, token, None, None, False
         return (span, token, format(span_context.trace_id, "032x"), format(span_context.span_id, "016x"),
                 span_context.trace_flags.sampled)
+
+
+def _finished(scope: HTTPScope, request_id: str, ids: tuple[str | None, str | None, bool], status: int,
+              seconds: float) -> FinishedRequest:
+    """What the request layer knows once the app has answered (routing and the guard fill the scope)."""
+    state: dict[str, Any] = scope.get("state") or {}
+    client = scope.get("client")
+    route = scope.get("path_template") if "route_handler" in scope else None
+    return FinishedRequest(request_id, *ids, scope["method"], scope["path"], route, status, seconds,
+                           state.get("tenant"), state.get(EXCEPTION_TYPE), client[0] if client else None)
 
 
 def instrument(app: Litestar, tracer: RequestTracer | None, metrics: RequestMetrics | None,
