@@ -23,6 +23,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Gauge
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from app.background import pause, stop_task
 from app.db import ENGINE
 from app.monitoring.checks import system_usage
 from app.telemetry.metrics import DB_CONNECTIONS_ACTIVE, DB_POOL_SIZE, MULTIPROCESS
@@ -109,8 +110,7 @@ async def sample_registry() -> None:
 async def sample_until(stop: asyncio.Event, interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
     """Read everything every `interval` seconds until `stop` is set; retry a failed registry read within a second.
 
-    Stopping waits for a read in flight instead of cancelling it: a query cancelled mid-flight can
-    leave its pool connection checked out, and closing the pool would then wait for it forever.
+    Stopping waits for a read in flight instead of cancelling it (see app.background).
     """
     process = psutil.Process()
     with suppress_instrumentation():  # background reads are not part of any request's trace
@@ -121,11 +121,10 @@ async def sample_until(stop: asyncio.Event, interval: float = SAMPLE_INTERVAL_SE
                 await sample_registry()
             except Exception as exc:
                 logger.debug("metrics sampler could not read the registry: {}", type(exc).__name__)
-                pause = RETRY_SECONDS
+                wait = RETRY_SECONDS
             else:
-                pause = interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+                wait = interval
+            await pause(stop, wait)
 
 
 @contextlib.asynccontextmanager
@@ -136,8 +135,5 @@ async def sampling() -> AsyncIterator[None]:
     try:
         yield
     finally:
-        stop.set()
-        try:
-            await asyncio.wait_for(task, STOP_TIMEOUT_SECONDS)
-        except TimeoutError:
-            logger.warning("metrics sampler did not stop within {} s", STOP_TIMEOUT_SECONDS)
+        if not await stop_task(task, stop, STOP_TIMEOUT_SECONDS):
+            logger.warning("metrics sampler did not stop within {} s; cancelled", STOP_TIMEOUT_SECONDS)

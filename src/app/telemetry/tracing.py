@@ -121,12 +121,6 @@ def tracer_provider() -> TracerProvider | None:
     return provider
 
 
-def shutdown_tracing() -> None:
-    """Flush and stop the exporter (at process exit; spans already ended are sent)."""
-    if tracer_provider.cache_info().currsize and (provider := tracer_provider()) is not None:
-        provider.shutdown()
-
-
 class RequestTracer:
     """Starts and finishes the server span of one HTTP request."""
 

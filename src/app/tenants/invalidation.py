@@ -10,7 +10,6 @@ too. Without Redis, the cache's own TTL still bounds how long a revoked token ca
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import msgspec
@@ -20,6 +19,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from app.background import pause
 from app.tenants import outbox
 from app.tenants.resolver import TokenCache
 from app.tenants.token_store import INVALIDATION_CHANNEL, TokenStore, decode_hashes
@@ -38,15 +38,7 @@ class InvalidationListener:
         self.store = store
         self.connected = asyncio.Event()
         self.stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        """Ask `run` to return after the drain in flight, if any (within about a second).
-
-        Cancelling instead could interrupt a drain mid-transaction; asyncpg then refuses the
-        rollback ("another operation is in progress"), the connection is never released, and
-        closing the pool waits for it forever.
-        """
-        self.stopping.set()
+        """Set to make `run` return after the drain in flight, if any (see app.background)."""
 
     async def run(self) -> None:
         """Listen until stopped, reconnecting after any Redis failure.
@@ -68,8 +60,7 @@ class InvalidationListener:
                 logger.exception("invalidation listener failed; restarting it")
             self.connected.clear()
             self.store.trusted = False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), RETRY_EVERY_SECONDS)
+            await pause(self.stopping, RETRY_EVERY_SECONDS)
 
     async def _listen_once(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar.datastructures import State
 
+from app.background import stop_task
 from app.settings import Settings
 from app.tenants.invalidation import InvalidationListener
 from app.tenants.rate_limit import TenantRateLimiter
@@ -36,17 +36,7 @@ async def tenancy(state: State, settings: Settings) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await _stop_listener(state.invalidation, task)
+        await stop_task(task, state.invalidation.stopping, LISTENER_STOP_SECONDS)
         await listener_redis.aclose()
         await redis.aclose()
 
-
-async def _stop_listener(listener: InvalidationListener, task: asyncio.Task[None]) -> None:
-    """Let the listener finish its drain in flight and return; cancel it only if it will not."""
-    listener.stop()
-    try:
-        await asyncio.wait_for(asyncio.shield(task), LISTENER_STOP_SECONDS)
-    except TimeoutError:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
