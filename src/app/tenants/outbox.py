@@ -21,6 +21,8 @@ _TAKE = (
     "SELECT id, token_hash, value FROM cobreja.token_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
 )
 _DONE = "DELETE FROM cobreja.token_outbox WHERE id = any($1::int[])"
+_ANY_LEFT = "SELECT EXISTS (SELECT 1 FROM cobreja.token_outbox)"
+"""Sees rows another drainer holds too: a plain read does not skip locked rows."""
 BATCH = 500
 
 
@@ -33,8 +35,10 @@ async def record(entries: list[tuple[str, bytes]]) -> None:
 async def drain(store: TokenStore) -> bool:
     """Write what is owed to Redis, announce it, forget it; True when nothing is left owed.
 
-    Rows another drainer holds are skipped (SKIP LOCKED). A Redis failure keeps the rest for the
-    next drain; writes are idempotent, so a repeat after a crash is harmless.
+    Rows another drainer holds are skipped (SKIP LOCKED), but they are still owed: until that
+    drainer commits, Redis may not hold them yet, so they make the answer False (trusting Redis
+    then let a revoked token through right after a Redis restart). A Redis failure keeps the rest
+    for the next drain; writes are idempotent, so a repeat after a crash is harmless.
     """
     async with ENGINE.transaction() as transaction:
         connection = transaction.connection
@@ -44,9 +48,10 @@ async def drain(store: TokenStore) -> bool:
             await connection.execute(_DONE, [row["id"] for row in written])
         else:
             written = []
+        settled = len(written) == len(rows) < BATCH and not await connection.fetchval(_ANY_LEFT)
     if rows:
         logger.info("token outbox drained: {} of {} written to redis", len(written), len(rows))
-    return len(written) == len(rows) < BATCH
+    return settled
 
 
 async def _write_until_failure(store: TokenStore, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
