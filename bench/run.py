@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--traces-sampler",
         default="",
         help="OTEL_TRACES_SAMPLER of the telemetry-on side (default: unset, the service's own default, "
-        "parent-based 10 %%; parentbased_always_on records every request)",
+        "parent-based, at most 10 new traces a second; parentbased_always_on records every request)",
     )
     parser.add_argument("--service-port", type=int, default=8701, help="the telemetry-on service (default 8701)")
     parser.add_argument("--baseline-port", type=int, default=8702)
@@ -272,7 +272,7 @@ def metadata(
         "side_env": {
             OFF: dict(OFF_ENV),
             ON: {**ON_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{args.sink_port} (bench/otlp_sink.py)",
-                 "OTEL_TRACES_SAMPLER": args.traces_sampler or "(unset: parent-based 10 %)"},
+                 "OTEL_TRACES_SAMPLER": args.traces_sampler or "(unset: parent-based, at most 10 new traces a second)"},
         },
         "databases": origin,
         "machine": {

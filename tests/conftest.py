@@ -25,7 +25,8 @@ from litestar import Litestar
 from redis.asyncio import Redis
 
 # Every request is traced in tests (spans are asserted on); set before the tracer provider exists.
-# Subprocess servers inherit it. The shipped default records 10 % (app.telemetry.tracing).
+# Subprocess servers inherit it. The shipped default records at most 10 new traces a second
+# (app.telemetry.sampling).
 os.environ.setdefault("OTEL_TRACES_SAMPLER", "parentbased_always_on")
 
 from app.asgi import create_app

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from loguru import logger
-from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+from opentelemetry.sdk.trace.sampling import ParentBased
 from prometheus_client.metrics_core import HistogramMetricFamily
 
 from app.telemetry.clients import query_operation
@@ -105,19 +105,21 @@ def test_standard_library_logging_is_routed_into_loguru(captured: list[str]) -> 
     assert (line["level"], line["message"], line["logger_name"]) == ("WARNING", "worker 7 booted", "uvicorn.error")
 
 
-def test_the_default_sampler_records_a_tenth_of_new_traces_and_follows_parents(
+def test_the_default_sampler_records_up_to_ten_new_traces_a_second_and_follows_parents(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Unset OTEL_TRACES_SAMPLER means parent-based 10 %; OTEL_TRACES_SAMPLER_ARG alone sets the ratio.
+    """Unset OTEL_TRACES_SAMPLER means parent-based, 10 new traces a second; OTEL_TRACES_SAMPLER_ARG sets the budget.
 
     Any OTEL_TRACES_SAMPLER leaves the choice to the SDK.
     """
     monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
     monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
     sampler = default_sampler()
-    assert isinstance(sampler, ParentBasedTraceIdRatio)
-    assert "TraceIdRatioBased{0.1}" in sampler.get_description()
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
-    assert "TraceIdRatioBased{0.5}" in default_sampler().get_description()  # type: ignore[union-attr]
+    assert isinstance(sampler, ParentBased)
+    assert "RateLimited{10.0}" in sampler.get_description()
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "2.5")
+    assert "RateLimited{2.5}" in default_sampler().get_description()  # type: ignore[union-attr]
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "lots")
+    assert "RateLimited{10.0}" in default_sampler().get_description()  # type: ignore[union-attr]
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
     assert default_sampler() is None

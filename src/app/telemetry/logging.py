@@ -30,16 +30,22 @@ ROTATION = "50 MB"
 RETENTION = "14 days"
 COMPRESSION = "gz"
 TEXT_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{line} | {message}"
+_TOKEN_LENGTH = 43
+"""secrets.token_urlsafe(32): our tokens and generated keys."""
 _SECRET_SHAPES = [
     re.compile(r"(?i)(x-token|x-admin-key)(['\"]?\s*[:=,]\s*['\"]?)[^\s'\",}]+"),
-    re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"),  # token_urlsafe(32): tokens, keys
+    re.compile(rf"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{{{_TOKEN_LENGTH}}}(?![A-Za-z0-9_-])"),
 ]
 _secrets: list[str] = []
+_shortest_secret = [_TOKEN_LENGTH]
+"""Length of the shortest secret `scrub` looks for (a token, or a shorter configured key)."""
 _encoder = msgspec.json.Encoder(enc_hook=str)
 
 
 def scrub(text: str) -> str:
     """`text` with every secret we can recognise replaced by `[redacted]`."""
+    if len(text) < _shortest_secret[0] and "x-" not in text and "X-" not in text:
+        return text  # too short for a token or key, and no header name: nothing to look for
     for secret in _secrets:
         text = text.replace(secret, "[redacted]")
     text = _SECRET_SHAPES[0].sub(r"\1\2[redacted]", text)
@@ -119,6 +125,7 @@ def configure_logging(level: str, log_dir: str = "", secrets: tuple[str, ...] = 
     `stream` defaults to stdout; the CLIs, whose own output is stdout, pass stderr.
     """
     _secrets[:] = [secret for secret in secrets if secret]
+    _shortest_secret[0] = min([_TOKEN_LENGTH, *map(len, _secrets)])
     level = level.upper()
     logger.remove()
     logger.configure(patcher=_patch, extra={})

@@ -15,6 +15,7 @@ official asyncpg and redis instrumentations.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from importlib.metadata import version
 from typing import TYPE_CHECKING
@@ -26,17 +27,16 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, Sampler
+from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from app.telemetry.facts import FinishedRequest
+from app.telemetry.sampling import DEFAULT_TRACES_PER_SECOND, parent_based_rate_limited
 
 if TYPE_CHECKING:
     from litestar.types import HTTPScope
 
 SERVICE_NAME = "cobreja"
-DEFAULT_SAMPLE_RATIO = 0.1
-"""Share of new traces recorded when OTEL_TRACES_SAMPLER is unset (see `default_sampler`)."""
 SUPPORTED_PROTOCOLS = ("http/protobuf",)
 OTEL_ENV_NAMES = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -74,21 +74,21 @@ def tracing_problems() -> list[str]:
 
 
 def default_sampler() -> Sampler | None:
-    """Our default when OTEL_TRACES_SAMPLER is unset: parent-based, recording 10 % of new traces.
+    """Our default when OTEL_TRACES_SAMPLER is unset: parent-based, at most 10 new traces a second.
 
-    The SDK's own default (record everything) costs more than half of the service's throughput
-    with a span per SQL statement (measured with bench/run.py; see bench/README.md). Parent-based,
-    a caller's sampling decision is always honoured, so a trace started upstream stays whole.
-    OTEL_TRACES_SAMPLER_ARG alone sets the ratio; OTEL_TRACES_SAMPLER picks any SDK sampler
-    (`parentbased_always_on` records every request). None: the SDK reads the variables itself.
+    See `app.telemetry.sampling` for why a budget rather than the SDK's default (record everything,
+    which costs more than half of the service's throughput) or a ratio. OTEL_TRACES_SAMPLER_ARG
+    alone sets the budget (new traces a second per process; 0 records none). OTEL_TRACES_SAMPLER
+    picks any SDK sampler instead (`parentbased_always_on` records every request, and
+    `parentbased_traceidratio` with a ratio in OTEL_TRACES_SAMPLER_ARG). None: the SDK reads them.
     """
     if os.environ.get("OTEL_TRACES_SAMPLER"):
         return None
     try:
-        ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or DEFAULT_SAMPLE_RATIO)
+        per_second = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or DEFAULT_TRACES_PER_SECOND)
     except ValueError:
-        ratio = DEFAULT_SAMPLE_RATIO
-    return ParentBasedTraceIdRatio(min(max(ratio, 0.0), 1.0))
+        per_second = DEFAULT_TRACES_PER_SECOND
+    return parent_based_rate_limited(per_second if math.isfinite(per_second) else DEFAULT_TRACES_PER_SECOND)
 
 
 def _exporter() -> SpanExporter | None:
