@@ -13,6 +13,7 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from app import db
 from app.errors import problem_details_config
 from app.items.routes import ItemController
+from app.memory import settle_after_start_up
 from app.monitoring.checks import HealthMonitor
 from app.monitoring.health import HealthController
 from app.openapi import openapi_config
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.health = HealthMonitor("cobreja", VERSION)
         try:
             async with tenancy(app.state, settings):
+                settle_after_start_up()
                 yield
         finally:
             await db.stop_pool()

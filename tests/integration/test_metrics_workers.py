@@ -6,10 +6,10 @@ run` puts prometheus-client in multiprocess mode (a temporary PROMETHEUS_MULTIPR
 `counter_<pid>.db` per worker); the tests read those per-worker files to prove both workers served,
 then check that every scrape — answered by one worker or the other — reports the fleet-wide sum.
 
-Counting happens just after the response is sent, so a client can hold its last answer a moment
-before the worker has counted it: the tests first wait (briefly) for the total to reach N, then
-require every later scrape to show exactly N — no more (double counting), no less (a worker's file
-ignored).
+Counting happens just after the response is sent, and each worker hands its counts to its file
+every second (app.telemetry.buffered; the worker answering a scrape does it first), so the tests
+first wait (briefly) for the total to reach N, then require every later scrape to show exactly
+N — no more (double counting), no less (a worker's file ignored).
 """
 
 from __future__ import annotations
@@ -127,13 +127,13 @@ async def test_every_scrape_counts_all_workers_requests_exactly_once(two_workers
     responses = await get_items_concurrently(two_workers.base_url, tenant, REQUESTS)
     assert statuses(responses) == Counter({200: REQUESTS})
 
+    base_url = two_workers.base_url
+    assert await asyncio.to_thread(wait_for_total, base_url, "http_requests_total", ITEMS_OK, REQUESTS) == REQUESTS
     served = items_served_per_pid(metrics_dir_of(two_workers))
     busy = {pid for pid, count in served.items() if count > 0}
     assert len(busy) >= 2, f"expected both workers to serve GET /items, got per-pid counts {served}"
     assert busy <= {worker.pid for worker in workers_of(two_workers)}, served
 
-    base_url = two_workers.base_url
-    assert await asyncio.to_thread(wait_for_total, base_url, "http_requests_total", ITEMS_OK, REQUESTS) == REQUESTS
     expectations = [
         ("http_requests_total", ITEMS_OK),
         ("http_request_duration_seconds_count", {"method": "GET", "path": "/items"}),

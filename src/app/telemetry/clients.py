@@ -1,4 +1,4 @@
-"""Client-side metrics: every SQL statement (asyncpg's query logger) and every Redis command we send."""
+"""Client-side metrics: every SQL statement (a `Connection` subclass) and every Redis command we send."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import asyncpg
 from redis.exceptions import RedisError
 
-from app.telemetry.metrics import DB_QUERIES, DB_QUERY_DURATION, DB_QUERY_ERRORS, REDIS_DURATION, REDIS_ERRORS
+from app.telemetry.metrics import queries_run, query_durations, query_errors, redis_durations, redis_errors
 
 T = TypeVar("T")
 
@@ -24,20 +24,23 @@ def query_operation(query: str) -> str:
     return keyword if keyword in OPERATIONS else "OTHER"
 
 
-_children: dict[str, tuple[Any, Any]] = {}
-"""Per operation: its (db_queries_total, db_query_duration_seconds) children, looked up once."""
+_operations: dict[str, str] = {}
+"""query → its operation, for the statements seen so far (a service runs a bounded set of them)."""
+_MAX_REMEMBERED = 10_000
 
 
 def record_query(query: str, seconds: float, failed: bool) -> None:
     """Count and time one statement under its operation."""
-    operation = query_operation(query)
-    children = _children.get(operation)
-    if children is None:
-        children = _children[operation] = (DB_QUERIES.labels(operation), DB_QUERY_DURATION.labels(operation))
-    children[0].inc()
-    children[1].observe(seconds)
+    operation = _operations.get(query)
+    if operation is None:
+        operation = query_operation(query)
+        if len(_operations) < _MAX_REMEMBERED:  # ad-hoc SQL text could otherwise grow it without bound
+            _operations[query] = operation
+    labels = (operation,)
+    queries_run.inc(operation)
+    query_durations.observe(labels, seconds)
     if failed:
-        DB_QUERY_ERRORS.labels(operation).inc()
+        query_errors.inc(operation)
 
 
 class TimedConnection(asyncpg.Connection):
@@ -77,9 +80,9 @@ async def timed_redis(command: str, awaitable: Awaitable[T]) -> T:
     try:
         return await awaitable
     except RedisError:
-        REDIS_ERRORS.labels(command).inc()
+        redis_errors.inc(command)
         raise
     finally:
-        REDIS_DURATION.labels(command).observe(time.perf_counter() - started)
+        redis_durations.observe((command,), time.perf_counter() - started)
 
 

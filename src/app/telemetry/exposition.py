@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
+from app.telemetry.buffered import publish_all
 from app.telemetry.fleet import FleetCollector
 from app.telemetry.metrics import MULTIPROCESS, with_exemplars
 
@@ -25,7 +26,8 @@ class ExposedMetrics:
         self.fleet = FleetCollector()
 
     def collect(self) -> Iterator[Metric]:
-        """Every metric family, collected now."""
+        """Every metric family, collected now (after this process's pending counts are published)."""
+        publish_all()
         if MULTIPROCESS:
             source = CollectorRegistry()
             multiprocess.MultiProcessCollector(source)  # type: ignore[no-untyped-call]

@@ -18,13 +18,13 @@ import os
 import time
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import INF, floatToGoString
 
+from app.telemetry.buffered import BufferedCounter, BufferedHistogram, LiveCount
 from app.telemetry.facts import FinishedRequest
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -54,6 +54,22 @@ DB_CONNECTIONS_ACTIVE = Gauge("db_connections_active", "Pool connections in use.
 REDIS_DURATION = Histogram("redis_command_duration_seconds", "Time one Redis command took.", ["command"],
                            buckets=CLIENT_BUCKETS)
 REDIS_ERRORS = Counter("redis_command_errors", "Redis commands that failed.", ["command"])
+
+# What the request path records into (app.telemetry.buffered): plain dicts, published in batches.
+requests_answered = BufferedCounter(REQUESTS)
+request_durations = BufferedHistogram(REQUEST_DURATION, REQUEST_BUCKETS)
+requests_in_progress = LiveCount(IN_PROGRESS)
+exceptions_raised = BufferedCounter(EXCEPTIONS)
+tenant_requests = BufferedCounter(TENANT_REQUESTS)
+auth_successes = BufferedCounter(AUTH_SUCCESS)
+auth_failures = BufferedCounter(AUTH_FAILURES)
+token_cache_hits = BufferedCounter(TENANT_CACHE_HITS)
+token_cache_misses = BufferedCounter(TENANT_CACHE_MISSES)
+queries_run = BufferedCounter(DB_QUERIES)
+query_errors = BufferedCounter(DB_QUERY_ERRORS)
+query_durations = BufferedHistogram(DB_QUERY_DURATION, CLIENT_BUCKETS)
+redis_durations = BufferedHistogram(REDIS_DURATION, CLIENT_BUCKETS)
+redis_errors = BufferedCounter(REDIS_ERRORS)
 
 
 def normalized_method(method: str) -> str:
@@ -111,40 +127,28 @@ REQUEST_EXEMPLARS = ExemplarStore(REQUEST_BUCKETS)
 
 
 class RequestMetrics:
-    """Records one finished request (the request layer calls it); label children are cached."""
+    """Records one finished request (the request layer calls it)."""
 
     def __init__(self, tenant_labels: int) -> None:
         self.tenants = TenantLabels(tenant_labels)
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
-        self._tenant_counters: dict[str, Any] = {}
 
-    def started(self) -> None:
+    @staticmethod
+    def started() -> None:
         """A request began."""
-        IN_PROGRESS.inc()
+        requests_in_progress.value += 1
 
     def finished(self, request: FinishedRequest) -> None:
         """A request ended: count it, time it (with its trace as exemplar), attribute it."""
-        IN_PROGRESS.dec()
-        labels = (normalized_method(request.method), request.route or UNMATCHED)
-        counter = self._counters.get((*labels, request.status))
-        if counter is None:
-            counter = self._counters[(*labels, request.status)] = REQUESTS.labels(*labels, str(request.status))
-        counter.inc()
-        histogram = self._histograms.get(labels)
-        if histogram is None:
-            histogram = self._histograms[labels] = REQUEST_DURATION.labels(*labels)
-        histogram.observe(request.seconds)
+        requests_in_progress.value -= 1
+        method, route = normalized_method(request.method), request.route or UNMATCHED
+        requests_answered.inc(method, route, str(request.status))
+        request_durations.observe((method, route), request.seconds)
         if request.sampled and request.trace_id is not None:
-            REQUEST_EXEMPLARS.record(labels, request.seconds, request.trace_id)
+            REQUEST_EXEMPLARS.record((method, route), request.seconds, request.trace_id)
         if request.exception_type is not None:
-            EXCEPTIONS.labels(*labels, request.exception_type).inc()
+            exceptions_raised.inc(method, route, request.exception_type)
         if request.tenant is not None:
-            label = self.tenants.label(request.tenant)
-            tenant_counter = self._tenant_counters.get(label)
-            if tenant_counter is None:
-                tenant_counter = self._tenant_counters[label] = TENANT_REQUESTS.labels(label)
-            tenant_counter.inc()
+            tenant_requests.inc(self.tenants.label(request.tenant))
 
 
 def with_exemplars(metrics: Iterable[Metric]) -> Iterator[Metric]:

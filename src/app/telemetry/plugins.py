@@ -17,6 +17,7 @@ from prometheus_client import multiprocess
 
 from app.settings import Settings
 from app.telemetry.access import AccessLog
+from app.telemetry.buffered import publishing
 from app.telemetry.exposition import MetricsController
 from app.telemetry.fleet import sampling
 from app.telemetry.logging import configure_logging
@@ -59,7 +60,7 @@ class MetricsPlugin(InitPlugin):
     @asynccontextmanager
     async def _lifespan(_: Litestar) -> AsyncIterator[None]:
         try:
-            async with sampling():
+            async with sampling(), publishing():
                 yield
         finally:
             if MULTIPROCESS:  # this worker's live gauges leave the sums when it stops

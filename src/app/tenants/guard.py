@@ -11,7 +11,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from app.db import TenantScope
 from app.errors import UNAUTHENTICATED_DETAIL, DomainError, RateLimited, TenantSuspended, Unauthenticated
-from app.telemetry.metrics import AUTH_FAILURES, AUTH_SUCCESS
+from app.telemetry.metrics import auth_failures, auth_successes
 from app.tenants.rate_limit import TenantRateLimiter
 from app.tenants.resolver import TokenResolver
 from app.tenants.tokens import looks_like_token
@@ -41,14 +41,14 @@ async def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     if wait := limiter.retry_after(record.slug):
         raise _refused("rate_limited",
                        RateLimited(f"Tenant {record.slug!r} is over its request rate; retry in {wait} s.", wait))
-    AUTH_SUCCESS.inc()
+    auth_successes.inc()
     connection.state.tenant = record.slug
     connection.state.tenant_scope = TenantScope(record.slug, record.schema)
 
 
 def _refused(reason: str, error: DomainError) -> DomainError:
     """Count a refusal under `reason` (missing, malformed, unknown, suspended, rate_limited)."""
-    AUTH_FAILURES.labels(reason).inc()
+    auth_failures.inc(reason)
     return error
 
 

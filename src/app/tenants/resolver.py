@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from app.telemetry.metrics import TENANT_CACHE_HITS, TENANT_CACHE_MISSES
+from app.telemetry.metrics import token_cache_hits, token_cache_misses
 from app.tenants import registry
 from app.tenants.schemas import TenantRecord
 from app.tenants.token_store import Revoked, TokenStore
@@ -65,9 +65,9 @@ class TokenResolver:
         token_hash = hash_token(token)
         record = self.cache.get(token_hash)
         if record is not None:
-            TENANT_CACHE_HITS.inc()
+            token_cache_hits.inc()
             return record
-        TENANT_CACHE_MISSES.inc()
+        token_cache_misses.inc()
         trusted = self.store.trusted
         stored = await self.store.get(token_hash) if trusted else None
         if isinstance(stored, Revoked):
