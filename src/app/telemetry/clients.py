@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 import asyncpg
@@ -52,13 +52,21 @@ class TimedConnection(asyncpg.Connection):
     pool's reset, which is housekeeping and not counted).
     """
 
-    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109  (asyncpg's signature)
-        """Run `query`; a simple-protocol one is timed here, a parametrised one in `_execute`."""
+    def execute(self, query: str, *args: Any, timeout: float | None = None) -> Coroutine[Any, Any, str]:
+        """Run `query`; a simple-protocol one is timed here, a parametrised one in `_execute`.
+
+        A plain function returning the awaitable, not a coroutine: the untimed calls (the pool's
+        reset on every release, parametrised statements) then add no frame to the request's await
+        chain, which every suspension and resumption walks.
+        """
         if args or query == self.get_reset_query():
-            return await super().execute(query, *args, timeout=timeout)
+            return super().execute(query, *args, timeout=timeout)
+        return self._timed_simple(query, timeout)
+
+    async def _timed_simple(self, query: str, timeout: float | None) -> str:  # noqa: ASYNC109
         started, failed = time.perf_counter(), True
         try:
-            status = await super().execute(query, timeout=timeout)
+            status: str = await super().execute(query, timeout=timeout)
             failed = False
             return status
         finally:

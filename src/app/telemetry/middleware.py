@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
@@ -57,12 +58,15 @@ class RequestTelemetry:
         self.metrics = metrics
         self.access = access
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer the request through the app, with span, ids, metrics and access line around it."""
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Answer the request through the app, with span, ids, metrics and access line around it.
+
+        A plain function returning the awaitable, not a coroutine: one frame less in every
+        request's await chain, which each suspension and resumption walks.
+        """
         if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        await self._answer(scope, receive, send)
+            return self.app(scope, receive, send)
+        return self._answer(scope, receive, send)
 
     async def _answer(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()

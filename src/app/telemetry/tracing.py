@@ -145,6 +145,9 @@ class RequestTracer:
     @staticmethod
     def finish(span: Span, token: object, request: FinishedRequest) -> None:
         """Name the span by route template, record the outcome, end it and restore the context."""
+        context.detach(token)  # type: ignore[arg-type]
+        if not span.is_recording():  # an unsampled request's span keeps nothing: skip the no-op calls
+            return
         if request.route is not None:
             span.update_name(f"{request.method} {request.route}")
             span.set_attribute("http.route", request.route)
@@ -154,7 +157,6 @@ class RequestTracer:
         if request.status >= 500:  # noqa: PLR2004  (server errors mark the span; 4xx are the client's)
             span.set_attribute("error.type", request.exception_type or str(request.status))
             span.set_status(Status(StatusCode.ERROR))
-        context.detach(token)  # type: ignore[arg-type]
         span.end()
 
 
