@@ -184,6 +184,16 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
     raise TimeoutError(f"{url} did not come up within {timeout}s")
 
 
+def stop_process(process: subprocess.Popen[bytes], grace_seconds: float = 15.0) -> None:
+    """SIGTERM `process`, and SIGKILL it if it is still running after `grace_seconds`."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass(frozen=True)
 class LiveServer:
     """A real `app run` process (uvicorn) serving on `base_url`."""
@@ -210,12 +220,7 @@ def serving(server_urls: dict[str, str], log_path: Path, *args: str, **env: str)
             wait_until_up(base_url + "/health", process)
             yield LiveServer(base_url=base_url, process=process)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 @pytest.fixture(scope="session")

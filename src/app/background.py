@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from loguru import logger
 
 
 async def pause(stop: asyncio.Event, seconds: float) -> None:
@@ -31,3 +35,16 @@ async def stop_task(task: asyncio.Task[None], stop: asyncio.Event, grace_seconds
             await task
         return False
     return True
+
+
+@contextlib.asynccontextmanager
+async def running(loop: Callable[[asyncio.Event], Coroutine[Any, Any, None]], name: str,
+                  grace_seconds: float) -> AsyncIterator[None]:
+    """Run `loop(stop)` as a task named `name` while the block runs, then stop it with `stop_task`."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop(stop), name=name)
+    try:
+        yield
+    finally:
+        if not await stop_task(task, stop, grace_seconds):
+            logger.warning("{} did not stop within {} s; cancelled", name, grace_seconds)

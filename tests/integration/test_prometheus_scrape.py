@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, Tenant, free_port, make_tenant, serving, wait_until_up
+from tests.conftest import LiveServer, Tenant, free_port, make_tenant, serving, stop_process, wait_until_up
 from tests.integration.test_metrics_workers import get_items_concurrently, statuses
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -84,12 +84,7 @@ def running_prometheus(target: str, directory: Path) -> Iterator[tuple[str, Path
             wait_until_up(url + "/-/ready", process)
             yield url, log_path
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 from loguru import logger
@@ -12,7 +11,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased
 from prometheus_client.metrics_core import HistogramMetricFamily
 
 from app.telemetry.clients import query_operation
-from app.telemetry.logging import InterceptHandler, json_line, scrub
+from app.telemetry.logging import InterceptHandler, scrub
 from app.telemetry.metrics import OTHER, ExemplarStore, TenantLabels, normalized_method
 from app.telemetry.middleware import request_id_from
 from app.telemetry.tracing import default_sampler
@@ -73,15 +72,6 @@ def test_scrub_removes_token_shapes_and_secret_headers(text: str) -> None:
 def test_request_ids_are_kept_only_when_sane(given: str | None, kept: bool) -> None:
     """A caller's X-Request-Id is echoed only if short and made of safe characters (no log injection)."""
     assert (request_id_from(given) == given) is kept
-
-
-@pytest.fixture
-def captured() -> Iterator[list[str]]:
-    """Lines loguru formats with our JSON formatter, at every level."""
-    lines: list[str] = []
-    sink = logger.add(lines.append, format=json_line, level="DEBUG")
-    yield lines
-    logger.remove(sink)
 
 
 def test_json_lines_carry_message_level_and_bound_fields(captured: list[str]) -> None:

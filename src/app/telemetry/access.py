@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import msgspec
 from loguru import logger
 
+from app.background import pause, running
 from app.telemetry.facts import FinishedRequest
 from app.telemetry.logging import ACCESS_BATCH, scrub
 
@@ -112,16 +113,13 @@ class AccessLog:
     @contextlib.asynccontextmanager
     async def flushing(self) -> AsyncIterator[None]:
         """Flush every FLUSH_SECONDS while the block runs, and once more at its end."""
-        task = asyncio.create_task(self._flush_forever(), name="access-log-flush")
         try:
-            yield
+            async with running(self._flush_until, "access log flush", grace_seconds=1.0):
+                yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             self.flush()
 
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
+    async def _flush_until(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await pause(stop, FLUSH_SECONDS)
             self.flush()

@@ -22,7 +22,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from app.background import pause, stop_task
+from app.background import pause, running
 
 PUBLISH_SECONDS = 1.0
 
@@ -105,12 +105,10 @@ def publish_all() -> None:
 @contextlib.asynccontextmanager
 async def publishing() -> AsyncIterator[None]:
     """Publish every PUBLISH_SECONDS while the block runs, and once more at its end."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(_publish_until(stop), name="metrics-publisher")
     try:
-        yield
+        async with running(_publish_until, "metrics publisher", grace_seconds=1.0):
+            yield
     finally:
-        await stop_task(task, stop, grace_seconds=1.0)
         publish_all()
 
 

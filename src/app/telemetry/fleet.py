@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import psutil
@@ -23,7 +23,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Gauge
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from app.background import pause, stop_task
+from app.background import pause, running
 from app.db import ENGINE
 from app.monitoring.checks import system_usage
 from app.telemetry.metrics import DB_CONNECTIONS_ACTIVE, DB_POOL_SIZE, MULTIPROCESS
@@ -127,13 +127,6 @@ async def sample_until(stop: asyncio.Event, interval: float = SAMPLE_INTERVAL_SE
             await pause(stop, wait)
 
 
-@contextlib.asynccontextmanager
-async def sampling() -> AsyncIterator[None]:
+def sampling() -> contextlib.AbstractAsyncContextManager[None]:
     """Run the sampler for the lifetime of the block."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(sample_until(stop), name="metrics-sampler")
-    try:
-        yield
-    finally:
-        if not await stop_task(task, stop, STOP_TIMEOUT_SECONDS):
-            logger.warning("metrics sampler did not stop within {} s; cancelled", STOP_TIMEOUT_SECONDS)
+    return running(sample_until, "metrics sampler", STOP_TIMEOUT_SECONDS)
