@@ -24,21 +24,11 @@ def query_operation(query: str) -> str:
     return keyword if keyword in OPERATIONS else "OTHER"
 
 
-_operations: dict[str, str] = {}
-"""query → its operation, for the statements seen so far (a service runs a bounded set of them)."""
-_MAX_REMEMBERED = 10_000
-
-
 def record_query(query: str, seconds: float, failed: bool) -> None:
     """Count and time one statement under its operation."""
-    operation = _operations.get(query)
-    if operation is None:
-        operation = query_operation(query)
-        if len(_operations) < _MAX_REMEMBERED:  # ad-hoc SQL text could otherwise grow it without bound
-            _operations[query] = operation
-    labels = (operation,)
+    operation = query_operation(query)
     queries_run.inc(operation)
-    query_durations.observe(labels, seconds)
+    query_durations.observe((operation,), seconds)
     if failed:
         query_errors.inc(operation)
 
