@@ -4,7 +4,7 @@
     uv run python bench/cpu.py off on --rounds 5
 
 Where `bench/run.py` measures throughput over HTTP (and answers whether a goal is met), this
-answers *where* the CPU goes: each side is a fresh process that builds the app with `create_app`,
+answers *where* the CPU goes: each side is a fresh process that builds the app with `worker_app` (as an `app run` worker does),
 runs its lifespan, and drives `GET /items?limit=20` through the ASGI callable itself, 32 requests
 at a time, with no server and no network client in the process. It reports the process's CPU time
 per request (all threads, the span exporter's included) and the part the garbage collector took
@@ -83,10 +83,9 @@ class GcClock:
 
 async def measure(requests: int, concurrency: int = 32) -> dict[str, Any]:
     """Warm the app up, then CPU and GC time per request over `requests` GET /items."""
-    from app.asgi import create_app  # imported here, in the side's process and environment
-    from app.settings import Settings
+    from app.asgi import worker_app  # imported here, in the side's process and environment
 
-    app = create_app(Settings.from_env())
+    app = worker_app()  # set up as a server worker is: logs, tracing, then the app
     token = os.environ["BENCH_TOKEN"].encode()
     statuses: dict[int, int] = {}
 

@@ -20,9 +20,9 @@ ITEM_COUNT = 20
 def database_urls(scratch: Path) -> tuple[str, str, str]:
     """(DATABASE_URL, REDIS_URL, origin): the environment's, else embedded servers under `scratch`.
 
-    The embedded servers stop when this process exits (see app.dev).
+    The embedded servers stop when this process exits (see app.embedded).
     """
-    from app.dev import start_postgres, start_valkey
+    from app.embedded import start_postgres, start_valkey
 
     given_db, given_redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
     database_url = given_db or start_postgres(scratch)
@@ -42,12 +42,11 @@ def tenant_token(database_url: str, redis_url: str) -> str:
 
 
 async def _tenant_token(database_url: str, redis_url: str) -> str:
-    from app.errors import TenantNotFound
     from app.settings import Settings
-    from app.tenants.session import tenant_service
+    from app.tenants import TenantNotFound, standalone_service
 
     settings = Settings.from_env(database_url=database_url, redis_url=redis_url)
-    async with tenant_service(settings) as service:
+    async with standalone_service(settings) as service:
         try:
             await service.get(TENANT)
         except TenantNotFound:

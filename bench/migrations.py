@@ -75,7 +75,7 @@ def main() -> int:
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="cobreja-bench-migrations-"))
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # runs after the servers stop (LIFO)
-    from app.dev import start_postgres, start_valkey
+    from app.embedded import start_postgres, start_valkey
 
     urls = {"DATABASE_URL": start_postgres(scratch / "servers"), "REDIS_URL": start_valkey(scratch / "servers")}
     figures = run(args, urls, scratch)
@@ -141,14 +141,14 @@ async def with_service(urls: dict[str, str], work: Callable[[Any], Awaitable[Any
     """Run `work(service)` with the app's tenant service on the bench servers."""
     from app.items.piccolo_app import APP_CONFIG
     from app.settings import Settings
-    from app.tenants.session import tenant_service
+    from app.tenants import standalone_service
 
     if folder is not None:
         APP_CONFIG.migrations_folder_path = str(folder)
     settings = Settings.from_env(
         {}, database_url=urls["DATABASE_URL"], redis_url=urls["REDIS_URL"], log_level="WARNING"
     )
-    async with tenant_service(settings) as service:
+    async with standalone_service(settings) as service:
         return await work(service)
 
 

@@ -30,9 +30,10 @@ from redis.asyncio import Redis
 os.environ.setdefault("OTEL_TRACES_SAMPLER", "parentbased_always_on")
 
 from app.asgi import create_app
-from app.dev import start_postgres, start_valkey
+from app.telemetry import set_up_process
+from app.embedded import start_postgres, start_valkey
 from app.settings import Settings
-from app.tenants.migrations import migrate_shared
+from app.tenants.fleet.schema import migrate_shared
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
 _slugs = itertools.count()
@@ -73,7 +74,8 @@ def settings(server_urls: dict[str, str]) -> Settings:
 
 @pytest.fixture(scope="session")
 def app(settings: Settings) -> Litestar:
-    """The application, built by the same create_app the servers use."""
+    """The application, built by the same create_app the servers use, in a process set up as theirs are."""
+    set_up_process(settings)
     return create_app(settings)
 
 

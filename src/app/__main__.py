@@ -5,24 +5,21 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
-import secrets
 import shutil
 import signal
 import socket
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import click
 import uvicorn
 
 from app.asgi import create_app
-from app.dev import prepare_dev, print_banner, with_embedded_servers
+from app.console import DEV_SERVER, SERVER, fail, prepare
+from app.dev import prepare_dev, print_banner
 from app.preflight import preflight
-from app.settings import Settings, SettingsError
-from app.telemetry.logging import configure_logging
-from app.tenants.cli import tenants
+from app.tenants import tenants_command
 
 
 @click.group()
@@ -36,16 +33,15 @@ def main() -> None:
 def dev(host: str, port: int) -> None:
     """Zero-config development server: embedded PostgreSQL + Redis, a demo tenant, one worker."""
     if not port_is_free(host, port):
-        click.echo(f"error: {host}:{port} is already in use (choose another with --port)", err=True)
-        sys.exit(1)
-    settings = prepare_settings(dev=True)
+        fail(f"{host}:{port} is already in use (choose another with --port)")
+    settings = prepare(DEV_SERVER)
     demo_token = asyncio.run(prepare_dev(settings))
     print_banner(settings, demo_token, host, port)
     # uvicorn re-raises SIGTERM after its graceful shutdown; by default that kills the process
     # before atexit stops the embedded servers. Exiting normally instead lets them stop.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    # log_config=None: uvicorn's loggers propagate into loguru (configured by create_app) instead
-    # of getting uvicorn's own handlers.
+    # log_config=None: uvicorn's loggers propagate into loguru (set up by `prepare`) instead of
+    # getting uvicorn's own handlers.
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning", log_config=None)
 
 
@@ -60,7 +56,7 @@ def dev(host: str, port: int) -> None:
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
 def run(host: str, port: int, workers: int) -> None:
     """Production server on external PostgreSQL and Redis (DATABASE_URL, REDIS_URL, ADMIN_API_KEY)."""
-    settings = prepare_settings(dev=False)
+    settings = prepare(SERVER)
     problems = asyncio.run(preflight(settings))
     if problems:
         for line in problems:
@@ -68,9 +64,11 @@ def run(host: str, port: int, workers: int) -> None:
         sys.exit(1)
     if workers > 1:
         share_metrics_between_workers()
+    # One worker serves in this process, already set up; several are spawned processes, each of
+    # which sets itself up in `worker_app`.
     uvicorn.run(
-        "app.asgi:create_app",
-        factory=True,
+        create_app(settings) if workers == 1 else "app.asgi:worker_app",
+        factory=workers > 1,
         host=host,
         port=port,
         workers=workers,
@@ -114,33 +112,7 @@ def _exit_cleanly(signum: int, _frame: object) -> None:
     sys.exit(0)
 
 
-def prepare_settings(dev: bool) -> Settings:
-    """Settings from the environment; `dev` fills gaps with embedded servers and a fresh admin key."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    configure_logging(settings.log_level)
-    if not dev:
-        missing = [
-            name
-            for name, value in (
-                ("DATABASE_URL", settings.database_url),
-                ("REDIS_URL", settings.redis_url),
-                ("ADMIN_API_KEY", settings.admin_api_key),
-            )
-            if not value
-        ]
-        if missing:
-            click.echo(f"error: `app run` needs {', '.join(missing)} (use `app dev` for embedded servers)", err=True)
-            sys.exit(2)
-        return settings
-    settings = with_embedded_servers(settings)
-    return settings if settings.admin_api_key else replace(settings, admin_api_key=secrets.token_urlsafe(32))
-
-
-main.add_command(tenants)
+main.add_command(tenants_command)
 
 if __name__ == "__main__":
     main()

@@ -12,29 +12,30 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 
 from app import db
 from app.errors import problem_details_config
-from app.items.routes import ItemController
+from app.items import ItemController
 from app.memory import settle_after_start_up
-from app.monitoring.checks import HealthMonitor
-from app.monitoring.health import HealthController
+from app.monitoring import HealthController, HealthMonitor
 from app.openapi import openapi_config
 from app.request import CobrejaRequest
 from app.settings import Settings
-from app.telemetry.middleware import instrument
-from app.telemetry.plugins import LoggingPlugin, MetricsPlugin, TracingPlugin
-from app.tenants.routes import AdminTenantController
-from app.tenants.runtime import tenancy
+from app.telemetry import TelemetryConfig, TelemetryPlugin, set_up_process
+from app.tenants import AdminTenantController, registry_counts, tenancy
 
 VERSION = version("cobreja")
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the application for `settings` (default: from the environment)."""
+    """Build the application for `settings` (default: from the environment).
+
+    The process's logging and tracing are not set up here but once per process, by
+    `set_up_process` (see `worker_app` and `app dev`).
+    """
     settings = settings or Settings.from_env()
-    logs, metrics, traces = LoggingPlugin(settings), MetricsPlugin(settings), TracingPlugin()
+    telemetry = TelemetryConfig.from_settings(settings, read_registry=registry_counts)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await db.start_pool(settings)
+        await db.start_pool(settings, connection_class=telemetry.connection_class)
         app.state.health = HealthMonitor("cobreja", VERSION)
         try:
             async with tenancy(app.state, settings):
@@ -43,13 +44,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await db.stop_pool()
 
-    app = Litestar(
+    return Litestar(
         route_handlers=[HealthController, ItemController, AdminTenantController],
         lifespan=[lifespan],
-        plugins=[ProblemDetailsPlugin(problem_details_config()), logs, metrics, traces],
+        plugins=[ProblemDetailsPlugin(problem_details_config()), TelemetryPlugin(telemetry)],
         openapi_config=openapi_config(VERSION),
         request_max_body_size=settings.max_request_body_bytes,
         state=State({"settings": settings}),
         request_class=CobrejaRequest,
     )
-    return instrument(app, traces.tracer, metrics.recorder, logs.access)
+
+
+def worker_app() -> Litestar:
+    """The app of one `app run --workers N` worker process: set the process up, then build the app."""
+    settings = Settings.from_env()
+    set_up_process(settings)
+    return create_app(settings)

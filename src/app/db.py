@@ -17,11 +17,14 @@ from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
 from app.errors import UNAUTHENTICATED_DETAIL, Unauthenticated
 from app.settings import Settings
-from app.telemetry.clients import TimedConnection
 
 T = TypeVar("T")
 
-SET_SEARCH_PATH = "SELECT set_config('search_path', $1, true)"
+STALE_STATEMENT_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.InvalidCachedStatementError,
+    asyncpg.OutdatedSchemaCacheError,
+)
+"""A statement asyncpg cached for another shape of the tables: the transaction rolled back, a retry is safe."""
 
 
 class LazyPostgresEngine(PostgresEngine):
@@ -53,14 +56,18 @@ def configure_engine(settings: Settings) -> LazyPostgresEngine:
     return ENGINE
 
 
-async def start_pool(settings: Settings) -> None:
-    """Open the process's pool; fails fast (with the DSN's host, never its password) if unreachable."""
+async def start_pool(settings: Settings, connection_class: type[asyncpg.Connection] = asyncpg.Connection) -> None:
+    """Open the process's pool; fails fast (with the DSN's host, never its password) if unreachable.
+
+    `connection_class` lets the app's assembly hand in a connection that times its statements
+    (the telemetry's), without this module knowing of telemetry.
+    """
     configure_engine(settings)
     await ENGINE.start_connection_pool(
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         max_inactive_connection_lifetime=300,
-        connection_class=TimedConnection if settings.metrics_enabled else asyncpg.Connection,
+        connection_class=connection_class,
     )
 
 
@@ -144,7 +151,7 @@ class TenantTransaction(PostgresTransaction):
     async def _release(self) -> None:
         if self.engine.pool is not None:
             # The pool's reset query on release is housekeeping, not the request's work: as a span it
-            # would add a fifth to every request's tracing cost (bench/README.md).
+            # would add to every request's tracing cost (bench/README.md has the figures).
             with suppress_instrumentation():
                 await self.engine.pool.release(self.connection, timeout=_pool_timeout())
 
@@ -173,7 +180,7 @@ class TenantScope:
         """
         try:
             return await self._run_once(work)
-        except (asyncpg.InvalidCachedStatementError, asyncpg.OutdatedSchemaCacheError):
+        except STALE_STATEMENT_ERRORS:
             logger.info("retrying tenant transaction after a stale cached statement")
             return await self._run_once(work)
         except asyncpg.UndefinedTableError:

@@ -1,6 +1,8 @@
-"""The domain error tree and the one mapper that turns any failure into RFC 9457 problem+json.
+"""The error base and the one mapper that turns any failure into RFC 9457 problem+json.
 
 Services raise `DomainError` subclasses and never HTTP types; routes never build error bodies.
+Each domain declares its own errors next to its code (`app/items/errors.py`,
+`app/tenants/errors.py`) under the bases here; the mapper knows only the bases.
 """
 
 from __future__ import annotations
@@ -37,28 +39,6 @@ class NotFound(DomainError):
     slug = "not-found"
 
 
-class ItemNotFound(NotFound):
-    """No item with this id in the caller's schema."""
-
-
-class TenantNotFound(NotFound):
-    """No tenant with this slug in the registry."""
-
-
-class TenantExists(DomainError):
-    """A tenant with this slug is already registered."""
-
-    status = HTTPStatus.CONFLICT
-    slug = "tenant-exists"
-
-
-class InvalidSlug(DomainError):
-    """A tenant slug that cannot become a safe schema name."""
-
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
-    slug = "invalid-slug"
-
-
 class Unauthenticated(DomainError):
     """No credential, or one that matches nothing; one body for every cause (no enumeration)."""
 
@@ -68,24 +48,6 @@ class Unauthenticated(DomainError):
 
 UNAUTHENTICATED_DETAIL = "A valid X-TOKEN header is required."
 """The one detail of every tenant 401: missing, malformed, unknown, revoked, or a deleted tenant."""
-
-
-class TenantSuspended(DomainError):
-    """The token is valid but its tenant is suspended."""
-
-    status = HTTPStatus.FORBIDDEN
-    slug = "tenant-suspended"
-
-
-class RateLimited(DomainError):
-    """The tenant made more requests than its rate allows; `retry_after` says when to come back."""
-
-    status = HTTPStatus.TOO_MANY_REQUESTS
-    slug = "rate-limited"
-
-    def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail)
-        self.headers = {"Retry-After": str(retry_after)}
 
 
 class ServiceUnavailable(DomainError):

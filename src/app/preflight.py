@@ -9,9 +9,9 @@ from redis.exceptions import RedisError
 
 from app import db
 from app.settings import Settings
-from app.telemetry.tracing import tracing_problems
-from app.tenants.migrations import migrate_shared
-from app.tenants.token_store import connect_redis
+from app.telemetry import tracing_problems
+from app.tenants import connect_redis
+from app.tenants.fleet import migrate_shared
 
 PREFLIGHT_TIMEOUT_SECONDS = 5.0
 

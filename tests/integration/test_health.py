@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.dev import start_postgres
+from app.embedded import start_postgres
 from app.tenants.token_store import connect_redis
 from tests.conftest import ADMIN_KEY, free_port, wait_until_up
 

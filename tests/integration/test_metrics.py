@@ -11,7 +11,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from prometheus_client.samples import Sample
 
-from app.telemetry.fleet import RETRY_SECONDS
+from app.telemetry.gauges import RETRY_SECONDS
 from tests.conftest import Tenant
 
 SPEC_NAMES = {

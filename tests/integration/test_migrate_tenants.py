@@ -24,7 +24,7 @@ import asyncpg
 import pytest
 
 from app.items.piccolo_app import APP_CONFIG as ITEMS
-from app.tenants.template import TEMPLATE_SCHEMA
+from app.tenants.naming import TEMPLATE_SCHEMA
 
 RUN_TIMEOUT_SECONDS = 90.0
 _databases = itertools.count()
@@ -43,10 +43,10 @@ main(sys.argv[2:], prog_name="migrate_tenants")
 CREATOR = WITH_FOLDER + """
 import asyncio
 from app.settings import Settings
-from app.tenants.session import tenant_service
+from app.tenants.assembly import standalone_service
 
 async def create(slugs):
-    async with tenant_service(Settings.from_env()) as service:
+    async with standalone_service(Settings.from_env()) as service:
         for slug in slugs:
             await service.create(slug)
 

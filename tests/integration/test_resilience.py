@@ -36,7 +36,7 @@ import psutil
 import pytest
 from redis.asyncio import Redis
 
-from app.dev import start_postgres, start_valkey
+from app.embedded import start_postgres, start_valkey
 from app.tenants.tokens import hash_token, new_token, redis_key
 from tests.conftest import ADMIN_KEY, Tenant, free_port, unique_slug, wait_until_up
 

@@ -11,8 +11,8 @@ import asyncpg
 import httpx
 
 from app.db import ENGINE
-from app.tenants.migrations import migrate_tenant_schema
-from app.tenants.template import TEMPLATE_SCHEMA
+from app.tenants.fleet.schema import migrate_tenant_schema
+from app.tenants.naming import TEMPLATE_SCHEMA
 from tests.conftest import Tenant, unique_slug
 
 CATALOG_QUERIES = {

@@ -7,7 +7,7 @@ import httpx
 from redis.asyncio import Redis
 
 from app.settings import Settings
-from app.tenants.schemas import TenantRecord
+from app.tenants.structs import TenantRecord
 from app.tenants.tokens import hash_token
 from tests.conftest import Tenant
 

@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from app.telemetry.facts import FinishedRequest
-from app.telemetry.fleet import RETRY_SECONDS
+from app.telemetry.finished import FinishedRequest
+from app.telemetry.gauges import RETRY_SECONDS
 from app.telemetry.tracing import RequestTracer, tracer_provider
 from app.tenants.invalidation import DRAIN_EVERY_SECONDS
 from tests.conftest import Tenant, unique_slug

@@ -9,7 +9,7 @@ import pytest
 
 from app.telemetry import logging as telemetry_logging
 from app.telemetry.access import FLUSH_LINES, AccessLog, _Clock
-from app.telemetry.facts import FinishedRequest
+from app.telemetry.finished import FinishedRequest
 from app.telemetry.logging import scrub
 
 FIELDS = ["time", "level", "message", "logger", "kind", "request_id", "trace_id", "span_id", "tenant", "method",

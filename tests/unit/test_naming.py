@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.db import quote_ident
-from app.errors import InvalidSlug
+from app.tenants.errors import InvalidSlug
 from app.tenants.naming import MAX_SLUG_LENGTH, SCHEMA_PATTERN, schema_for, validate_slug
 
 

@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from app.telemetry import sampling
-from app.telemetry.sampling import RateLimited, parent_based_rate_limited
+from app.telemetry.sampling import RateLimitedSampler, parent_based_rate_limited
 
 
 class FakeClock:
@@ -30,19 +30,19 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return fake
 
 
-def decisions(sampler: RateLimited, count: int) -> list[bool]:
+def decisions(sampler: RateLimitedSampler, count: int) -> list[bool]:
     """Whether each of `count` new root spans would be recorded."""
     return [sampler.should_sample(None, trace_id, "GET").decision.is_sampled() for trace_id in range(1, count + 1)]
 
 
 def test_a_burst_gets_the_budget_and_no_more(clock: FakeClock) -> None:
     """With 10 a second, a burst of 50 new traces at one instant records exactly 10."""
-    assert decisions(RateLimited(10), 50).count(True) == 10
+    assert decisions(RateLimitedSampler(10), 50).count(True) == 10
 
 
 def test_the_budget_refills_with_time(clock: FakeClock) -> None:
     """After the bucket is empty, half a second later 5 more are recorded; it never holds more than a second's worth."""
-    sampler = RateLimited(10)
+    sampler = RateLimitedSampler(10)
     decisions(sampler, 50)
     clock.now += 0.5
     assert decisions(sampler, 50).count(True) == 5
@@ -52,7 +52,7 @@ def test_the_budget_refills_with_time(clock: FakeClock) -> None:
 
 def test_a_budget_under_one_a_second_still_records_now_and_then(clock: FakeClock) -> None:
     """0.5 a second: one trace, then nothing for two seconds, then one more."""
-    sampler = RateLimited(0.5)
+    sampler = RateLimitedSampler(0.5)
     assert decisions(sampler, 5).count(True) == 1
     clock.now += 1.0
     assert decisions(sampler, 5).count(True) == 0
@@ -62,14 +62,14 @@ def test_a_budget_under_one_a_second_still_records_now_and_then(clock: FakeClock
 
 def test_zero_records_nothing(clock: FakeClock) -> None:
     """A budget of 0 records no new trace, ever."""
-    sampler = RateLimited(0)
+    sampler = RateLimitedSampler(0)
     clock.now += 3600
     assert decisions(sampler, 20) == [False] * 20
 
 
 def test_dropped_spans_carry_no_attributes(clock: FakeClock) -> None:
     """Like the SDK's samplers: attributes are kept only for a span that will be recorded."""
-    sampler = RateLimited(1)
+    sampler = RateLimitedSampler(1)
     first = sampler.should_sample(None, 1, "GET", attributes={"a": 1})
     second = sampler.should_sample(None, 2, "GET", attributes={"a": 1})
     assert (first.decision, dict(first.attributes)) == (Decision.RECORD_AND_SAMPLE, {"a": 1})

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from app.tenants.resolver import TokenCache
-from app.tenants.schemas import TenantRecord
+from app.tenants.structs import TenantRecord
 
 RECORD = TenantRecord(slug="a", schema="tenant_a", status="active")
 

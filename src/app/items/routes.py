@@ -11,9 +11,9 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from app.db import TenantScope
 from app.items import service
-from app.items.schemas import ItemOut, ItemPage, ItemPatch, ItemStatus, ItemWrite
+from app.items.structs import ItemOut, ItemPage, ItemPatch, ItemStatus, ItemWrite
 from app.openapi import problem_responses
-from app.tenants.guard import provide_tenant_db, tenant_guard
+from app.tenants import provide_tenant_db, tenant_guard
 
 MAX_OFFSET = 2**31 - 1
 _LIST = problem_responses(400, 401, 403, 429, 500, 503)

@@ -10,8 +10,8 @@ import asyncpg
 import msgspec
 
 from app.db import scope_connection
-from app.errors import ItemNotFound
-from app.items.schemas import ItemOut, ItemPage, ItemPatch, ItemStatus, ItemWrite
+from app.items.errors import ItemNotFound
+from app.items.structs import ItemOut, ItemPage, ItemPatch, ItemStatus, ItemWrite
 from app.items.tables import Item
 
 _COLUMNS = (Item.id, Item.title, Item.description, Item.status, Item.created_at, Item.updated_at)

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import psutil
 from redis.asyncio import Redis
 
 from app.db import ENGINE
-from app.tenants.runner import RunOptions, run_migrations
+from app.telemetry import system_usage
+from app.tenants.fleet import RunOptions, run_migrations
 
 CHECK_DEADLINE_SECONDS = 2.0
 PENDING_CACHE_SECONDS = 30.0
@@ -57,17 +57,12 @@ async def check_redis(redis: Redis) -> CheckResult:
     return await _probe(redis.ping)
 
 
-def system_usage() -> dict[str, float]:
-    """CPU, memory and disk use of the machine, in percent."""
-    return {
-        "cpu": psutil.cpu_percent(interval=None),
-        "memory": psutil.virtual_memory().percent,
-        "disk": psutil.disk_usage("/").percent,
-    }
-
-
 class HealthMonitor:
-    """Runs the detailed check and remembers the last results (for the monitoring dashboard)."""
+    """Runs the detailed check and remembers the last results.
+
+    `history` is written here and read by nobody yet: the monitoring dashboard (SPEC O6, its
+    health-history panel) is what it is kept for.
+    """
 
     def __init__(self, service: str, version: str) -> None:
         self.service = service

@@ -20,7 +20,7 @@ import msgspec
 from loguru import logger
 
 from app.background import pause, running
-from app.telemetry.facts import FinishedRequest
+from app.telemetry.finished import FinishedRequest
 from app.telemetry.logging import ACCESS_BATCH, scrub
 
 FLUSH_SECONDS = 0.1

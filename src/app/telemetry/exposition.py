@@ -15,7 +15,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
 from app.telemetry.buffered import publish_all
-from app.telemetry.fleet import FleetCollector
+from app.telemetry.gauges import FleetCollector
 from app.telemetry.metrics import MULTIPROCESS, with_exemplars
 
 

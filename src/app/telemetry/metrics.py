@@ -25,7 +25,7 @@ from prometheus_client.samples import Exemplar
 from prometheus_client.utils import INF, floatToGoString
 
 from app.telemetry.buffered import BufferedCounter, BufferedHistogram, LiveCount
-from app.telemetry.facts import FinishedRequest
+from app.telemetry.finished import FinishedRequest
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 UNMATCHED = "<unmatched>"

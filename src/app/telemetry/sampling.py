@@ -1,8 +1,8 @@
 """The default trace sampler: parent-based, recording at most N new traces a second per process.
 
-A recorded request costs about half a millisecond of CPU here (its spans, their attributes, their
-OTLP encoding; bench/README.md). A ratio sampler makes that cost grow with traffic: 10 % of
-3,000 requests a second is 300 recorded traces, 15 % of a core. A budget in traces per second
+A recorded request costs CPU for its spans, their attributes and their OTLP encoding (bench/README.md
+has the figures). A ratio sampler makes that cost grow with traffic: 10 % of a busy service's
+requests can be hundreds of recorded traces a second. A budget in traces per second
 bounds it whatever the traffic, while a quiet service (or `app dev`) still has every request
 recorded. This is the rate-limiting sampler of Jaeger and the reservoir of AWS X-Ray; the
 OpenTelemetry SDK ships only ratio samplers, hence this small one (a token bucket).
@@ -25,7 +25,7 @@ from opentelemetry.util.types import Attributes
 DEFAULT_TRACES_PER_SECOND = 10.0
 
 
-class RateLimited(Sampler):
+class RateLimitedSampler(Sampler):
     """Samples new traces while a token bucket of `per_second` tokens (refilled continuously) has one."""
 
     def __init__(self, per_second: float) -> None:
@@ -72,4 +72,4 @@ def _parent_trace_state(parent_context: Context | None) -> TraceState | None:
 
 def parent_based_rate_limited(per_second: float = DEFAULT_TRACES_PER_SECOND) -> ParentBased:
     """Callers' decisions kept; new traces recorded up to `per_second` a second."""
-    return ParentBased(RateLimited(per_second))
+    return ParentBased(RateLimitedSampler(per_second))

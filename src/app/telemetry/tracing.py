@@ -5,16 +5,18 @@ name, sampler, exporter endpoint and protocol, batch sizes). No endpoint → no 
 exist in process, so logs, metrics exemplars and `X-Trace-Id` carry trace ids. `OTEL_SDK_DISABLED=true`
 turns spans off entirely.
 
-The request span is started by our own request layer (`telemetry/middleware.py`), not by
+The request span is started by our own request layer (`telemetry/layer.py`), not by
 opentelemetry-instrumentation-asgi, on purpose: that middleware names spans by raw path, opens two
 extra internal spans per response and parses every header; ours starts one span, renames it to the
-route template once Litestar has routed, and costs a fraction. SQL and Redis spans do come from the
-official asyncpg and redis instrumentations.
+route template once Litestar has routed, and costs a fraction (bench/README.md). SQL and Redis
+spans do come from the official asyncpg and redis instrumentations.
+
+The provider and the instrumentations are process-wide: `install_tracer_provider` builds them once,
+called by `app.telemetry.set_up_process`; the plugin only reads `tracer_provider()`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from importlib.metadata import version
@@ -30,7 +32,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from app.telemetry.facts import FinishedRequest
+from app.telemetry.finished import FinishedRequest
 from app.telemetry.sampling import DEFAULT_TRACES_PER_SECOND, parent_based_rate_limited
 
 if TYPE_CHECKING:
@@ -100,15 +102,21 @@ def _exporter() -> SpanExporter | None:
     return OTLPSpanExporter()  # endpoint, headers, timeout and compression from OTEL_EXPORTER_OTLP_*
 
 
-@functools.cache
-def tracer_provider() -> TracerProvider | None:
-    """The process's tracer provider, built once; None when tracing is disabled.
+_INSTALLED: list[TracerProvider] = []
+"""The provider `install_tracer_provider` built in this process (at most one)."""
+
+
+def install_tracer_provider() -> TracerProvider | None:
+    """Build the process's tracer provider and instrument asyncpg and redis, once; None when disabled.
 
     It becomes the global provider, and the asyncpg and redis instrumentations report to it.
-    The sampler comes from OTEL_TRACES_SAMPLER, else `default_sampler`.
+    The sampler comes from OTEL_TRACES_SAMPLER, else `default_sampler`. A second call returns
+    the first call's provider.
     """
     if tracing_disabled():
         return None
+    if _INSTALLED:
+        return _INSTALLED[0]
     service = os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME
     resource = Resource.create({"service.name": service, "service.version": version("cobreja")})
     provider = TracerProvider(resource=resource, sampler=default_sampler())
@@ -118,7 +126,13 @@ def tracer_provider() -> TracerProvider | None:
     trace.set_tracer_provider(provider)
     AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     RedisInstrumentor().instrument(tracer_provider=provider)
+    _INSTALLED.append(provider)
     return provider
+
+
+def tracer_provider() -> TracerProvider | None:
+    """The process's tracer provider, if `install_tracer_provider` built one (else tracing is off)."""
+    return _INSTALLED[0] if _INSTALLED else None
 
 
 class RequestTracer:

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 import asyncpg
 import click
 import msgspec
 
-from app.dev import with_embedded_servers
+from app.console import TENANTS_CLI, fail, prepare
 from app.errors import UNAVAILABLE_ERRORS, DomainError
-from app.settings import Settings, SettingsError
-from app.telemetry.logging import configure_logging
-from app.tenants.schemas import TenantCreated, TenantOut
+from app.tenants.assembly import standalone_service
 from app.tenants.service import TenantService
-from app.tenants.session import tenant_service
+from app.tenants.structs import TenantCreated, TenantOut
 
 T = TypeVar("T")
 _ENVIRONMENT_ERRORS: tuple[type[Exception], ...] = (*UNAVAILABLE_ERRORS, asyncpg.PostgresError, ValueError)
@@ -30,30 +27,18 @@ def run_with_service(work: Callable[[TenantService], Awaitable[T]]) -> T:
     Exit 2 for a malformed setting, 1 for a refused request or an unreachable database, each with
     one `error:` line on stderr and no traceback.
     """
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        _fail(str(exc), code=2)
-    configure_logging(settings.log_level, stream=sys.stderr)
-    if not settings.database_url:
-        click.echo(f"note: DATABASE_URL is unset; using the dev servers under {settings.data_dir}/", err=True)
-    settings = with_embedded_servers(settings)
+    settings = prepare(TENANTS_CLI)
 
     async def main() -> T:
-        async with tenant_service(settings) as service:
+        async with standalone_service(settings) as service:
             return await work(service)
 
     try:
         return asyncio.run(main())
     except DomainError as exc:
-        _fail(exc.detail)
+        fail(exc.detail)
     except _ENVIRONMENT_ERRORS as exc:
-        _fail(f"PostgreSQL or Redis is unreachable ({type(exc).__name__}: {exc}); check DATABASE_URL and REDIS_URL")
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+        fail(f"PostgreSQL or Redis is unreachable ({type(exc).__name__}: {exc}); check DATABASE_URL and REDIS_URL")
 
 
 def _print_tenant(tenant: TenantOut) -> None:
@@ -130,6 +115,6 @@ def rotate_token(slug: str, as_json: bool) -> None:
 def delete(slug: str, yes: bool) -> None:
     """Delete tenant SLUG and all its data (requires --yes; re-running finishes an interrupted delete)."""
     if not yes:
-        _fail(f"deleting {slug!r} drops all its data; repeat with --yes to confirm", code=2)
+        fail(f"deleting {slug!r} drops all its data; repeat with --yes to confirm", code=2)
     run_with_service(lambda service: service.delete(slug))
     click.echo(f"deleted {slug}")

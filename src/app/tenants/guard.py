@@ -10,8 +10,9 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from app.db import TenantScope
-from app.errors import UNAUTHENTICATED_DETAIL, DomainError, RateLimited, TenantSuspended, Unauthenticated
-from app.telemetry.metrics import auth_failures, auth_successes
+from app.errors import UNAUTHENTICATED_DETAIL, DomainError, Unauthenticated
+from app.telemetry import auth_failures, auth_successes
+from app.tenants.errors import TenantRateLimited, TenantSuspended
 from app.tenants.rate_limit import TenantRateLimiter
 from app.tenants.resolver import TokenResolver
 from app.tenants.tokens import looks_like_token
@@ -40,7 +41,7 @@ async def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     limiter: TenantRateLimiter = connection.app.state.rate_limiter
     if wait := limiter.retry_after(record.slug):
         raise _refused("rate_limited",
-                       RateLimited(f"Tenant {record.slug!r} is over its request rate; retry in {wait} s.", wait))
+                       TenantRateLimited(f"Tenant {record.slug!r} is over its request rate; retry in {wait} s.", wait))
     auth_successes.inc()
     connection.state.tenant = record.slug
     connection.state.tenant_scope = TenantScope(record.slug, record.schema)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from app.errors import InvalidSlug
+from app.tenants.errors import InvalidSlug
 
 SCHEMA_PREFIX = "tenant_"
 SCHEMA_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
@@ -16,6 +16,8 @@ SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 MAX_SLUG_LENGTH = 50 - len(SCHEMA_PREFIX)
 SHARED_SCHEMA = "cobreja"
 TEMPLATE_SLUG = "template"
+TEMPLATE_SCHEMA = SCHEMA_PREFIX + TEMPLATE_SLUG
+"""The pre-migrated schema new tenants are cloned from (app.tenants.template)."""
 RESERVED_SLUGS = frozenset({TEMPLATE_SLUG})
 
 

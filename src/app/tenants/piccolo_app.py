@@ -6,7 +6,7 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
-from app.tenants.ledger import MigrationLedger
+from app.tenants.fleet.ledger import MigrationLedger
 from app.tenants.tables import Tenant, TenantToken, TokenOutbox
 
 APP_CONFIG = AppConfig(

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from piccolo.columns.combination import Where
+from piccolo.query.functions.aggregate import Count
 
-from app.tenants.schemas import TenantOut, TenantRecord
+from app.tenants.structs import TenantOut, TenantRecord
 from app.tenants.tables import TENANT_ID, Tenant, TenantToken
 
 _TENANT_COLUMNS = (
@@ -44,6 +45,12 @@ async def all_tenants() -> list[TenantOut]:
     """Every registered tenant, oldest first."""
     rows = await Tenant.select(*_TENANT_COLUMNS).order_by(Tenant.created_at).order_by(TENANT_ID)
     return [_out(row) for row in rows]
+
+
+async def tenants_by_status() -> dict[str, int]:
+    """How many tenants the registry holds in each status."""
+    rows = await Tenant.select(Tenant.status, Count(alias="n")).group_by(Tenant.status)
+    return {row["status"]: row["n"] for row in rows}
 
 
 def _out(row: dict[str, Any]) -> TenantOut:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from app.telemetry.metrics import token_cache_hits, token_cache_misses
+from app.telemetry import token_cache_hits, token_cache_misses
 from app.tenants import registry
-from app.tenants.schemas import TenantRecord
+from app.tenants.structs import TenantRecord
 from app.tenants.token_store import Revoked, TokenStore
 from app.tenants.tokens import hash_token
 

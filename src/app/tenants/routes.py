@@ -10,8 +10,8 @@ from litestar.params import FromPath, JSONBody
 
 from app.openapi import problem_responses
 from app.tenants.guard import admin_guard
-from app.tenants.schemas import TenantCreate, TenantCreated, TenantOut
 from app.tenants.service import TenantService
+from app.tenants.structs import TenantCreate, TenantCreated, TenantOut
 
 
 async def provide_tenant_service(request: Request[Any, Any, Any]) -> TenantService:

@@ -12,12 +12,12 @@ import asyncpg
 from loguru import logger
 
 from app.db import ENGINE, quote_ident
-from app.errors import TenantExists, TenantNotFound
 from app.tenants import outbox, registry
-from app.tenants.migrations import enter_schema, migrate_tenant_schema
+from app.tenants.errors import TenantExists, TenantNotFound
+from app.tenants.fleet.schema import enter_schema, migrate_tenant_schema
 from app.tenants.naming import schema_for
 from app.tenants.resolver import TokenCache
-from app.tenants.schemas import TenantCreated, TenantOut, TenantRecord, TenantStatus
+from app.tenants.structs import TenantCreated, TenantOut, TenantRecord, TenantStatus
 from app.tenants.tables import TenantToken
 from app.tenants.template import clone_schema, ensure_template
 from app.tenants.token_store import TOMBSTONE, TokenStore, encode_record

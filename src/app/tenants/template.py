@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncpg
 
 from app.db import quote_ident
-from app.tenants.migrations import migrate_tenant_schema
-from app.tenants.naming import SCHEMA_PREFIX, TEMPLATE_SLUG
-
-TEMPLATE_SCHEMA = SCHEMA_PREFIX + TEMPLATE_SLUG
+from app.tenants.fleet.schema import hold_migration_lock_shared, migrate_tenant_schema
+from app.tenants.naming import TEMPLATE_SCHEMA
 
 _UNSUPPORTED = """
 SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = $1::regnamespace AND relkind NOT IN ('r', 'i', 'S'))
@@ -68,8 +66,7 @@ async def clone_schema(connection: asyncpg.Connection, target: str) -> bool:
     template, so definitions come back unqualified and are replayed under `target`.
     """
     source = quote_ident(TEMPLATE_SCHEMA)
-    # Shared lock on the template's migration lock: clones run side by side, never mid-migration.
-    await connection.execute("SELECT pg_advisory_xact_lock_shared(hashtext('cobreja:migrate:' || $1))", TEMPLATE_SCHEMA)
+    await hold_migration_lock_shared(connection, TEMPLATE_SCHEMA)  # clones side by side, never mid-migration
     if await connection.fetchval(_UNSUPPORTED, source):
         return False
     tables = [row["relname"] for row in await connection.fetch(_TABLES, source)]

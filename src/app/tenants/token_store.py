@@ -24,8 +24,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from app.telemetry.clients import timed_redis
-from app.tenants.schemas import TenantRecord
+from app.telemetry import timed_redis
+from app.tenants.structs import TenantRecord
 from app.tenants.tokens import redis_key
 
 TOMBSTONE: Final = b"revoked"

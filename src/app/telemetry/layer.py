@@ -1,8 +1,11 @@
 """The request layer: one ASGI wrapper around the whole app that traces, counts and logs each request.
 
-It wraps Litestar's handler from the outside (see `instrument`), not as route middleware, because
-Litestar runs route middleware only for requests that matched a route: 404s, 405s and bad hosts
-would otherwise have no span, no metric and no access line. Routing still happens inside, and
+It wraps Litestar's ASGI handler from the outside, not as route middleware, because Litestar runs
+middleware only for requests that matched a route: 404s, 405s and bad hosts would otherwise have
+no span, no metric and no access line. Litestar's plugin API has no hook that wraps the whole
+handler (its own OpenTelemetry plugin is special-cased by name in `Litestar._create_asgi_handler`),
+so the telemetry plugin registers `RequestLayer.installer` as an `on_startup` hook: the app
+exists by then, and no request has been served yet. Routing still happens inside, and
 Litestar records the matched template in the scope, so by the time the response is sent the span
 can be renamed and the metrics labelled by `path_template` — never by the raw path.
 """
@@ -12,14 +15,14 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
 from opentelemetry.trace import Span
 
 from app.telemetry.access import AccessLog
-from app.telemetry.facts import FinishedRequest
+from app.telemetry.finished import FinishedRequest
 from app.telemetry.logging import REQUEST_ID
 from app.telemetry.metrics import RequestMetrics
 from app.telemetry.tracing import PROPAGATION_HEADERS, RequestTracer
@@ -48,7 +51,7 @@ async def remember_exception(exception: Exception, scope: Scope) -> None:
     scope.setdefault("state", {})[EXCEPTION_TYPE] = type(exception).__name__
 
 
-class RequestTelemetry:
+class RequestLayer:
     """ASGI wrapper; each signal is optional (None when switched off)."""
 
     def __init__(self, app: ASGIApp, tracer: RequestTracer | None, metrics: RequestMetrics | None,
@@ -57,6 +60,17 @@ class RequestTelemetry:
         self.tracer = tracer
         self.metrics = metrics
         self.access = access
+
+    @classmethod
+    def installer(cls, tracer: RequestTracer | None, metrics: RequestMetrics | None, access: AccessLog | None
+                  ) -> Callable[[Litestar], None]:
+        """An `on_startup` hook that wraps the app's ASGI handler in the layer (once, however often it starts)."""
+
+        def install(app: Litestar) -> None:
+            if not isinstance(app.asgi_handler, cls):
+                app.asgi_handler = cls(app.asgi_handler, tracer, metrics, access)
+
+        return install
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """Answer the request through the app, with span, ids, metrics and access line around it.
@@ -128,11 +142,3 @@ def _finished(scope: HTTPScope, request_id: str, ids: tuple[str | None, str | No
     route = scope.get("path_template") if "route_handler" in scope else None
     return FinishedRequest(request_id, *ids, scope["method"], scope["path"], route, status, seconds,
                            state.get("tenant"), state.get(EXCEPTION_TYPE), client[0] if client else None)
-
-
-def instrument(app: Litestar, tracer: RequestTracer | None, metrics: RequestMetrics | None,
-               access: AccessLog | None) -> Litestar:
-    """Wrap `app`'s request handling in the request layer (nothing, when every signal is off)."""
-    if tracer is not None or metrics is not None or access is not None:
-        app.asgi_handler = RequestTelemetry(app.asgi_handler, tracer, metrics, access)
-    return app

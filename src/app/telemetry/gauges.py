@@ -1,11 +1,12 @@
-"""Sampled metrics: the pool of this worker, and facts about the whole fleet and machine.
+"""Sampled gauges: the pool of this worker, and facts about the whole fleet and the machine.
 
 A background task per worker reads them every `SAMPLE_INTERVAL_SECONDS`, so a scrape never waits on
 PostgreSQL and a request never pays for them:
 - pool size and connections in use go into `livesum` gauges (summed over live workers);
-- tenants by status, migration runs and failures (from the ledger) and the machine's CPU, memory
-  and disk are the same whichever worker reads them, so `FleetCollector` exposes the latest
-  reading of the worker answering the scrape;
+- tenants by status, migration runs and failures and the machine's CPU, memory and disk are the
+  same whichever worker reads them, so `FleetCollector` exposes the latest reading of the worker
+  answering the scrape. Telemetry knows no tenancy tables: the registry's counts are read by a
+  callable (`ReadRegistry`) that the app's assembly hands in;
 - in multiprocess mode, each worker's CPU seconds and resident memory (`pid` label), which
   prometheus-client's own process collector cannot report there.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import psutil
@@ -25,17 +26,27 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from app.background import pause, running
 from app.db import ENGINE
-from app.monitoring.checks import system_usage
 from app.telemetry.metrics import DB_CONNECTIONS_ACTIVE, DB_POOL_SIZE, MULTIPROCESS
+from app.telemetry.system import system_usage
 
 SAMPLE_INTERVAL_SECONDS = 5.0
 RETRY_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 5.0
-TENANTS_BY_STATUS = "SELECT status, count(*) AS n FROM cobreja.tenant GROUP BY status"
-LEDGER_TOTALS = (
-    "SELECT count(DISTINCT run_id) AS runs, count(*) FILTER (WHERE status = 'failed') AS failures"
-    " FROM cobreja.migration_ledger"
-)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryCounts:
+    """What the registry says of the fleet: tenants by status, and the migration ledger's totals."""
+
+    tenants_by_status: dict[str, int]
+    migration_runs: int
+    """Fleet migration runs recorded."""
+    migration_failures: int
+    """Failed tenant migrations recorded."""
+
+
+ReadRegistry = Callable[[], Awaitable[RegistryCounts]]
+"""Reads the registry's counts (tenancy provides it: `app.tenants.registry_counts`)."""
 
 # Only in multiprocess mode; with one process prometheus-client's process collector reports these.
 PROCESS_CPU = Gauge("process_cpu_seconds_total", "CPU time of each worker.", multiprocess_mode="liveall",
@@ -94,39 +105,40 @@ def sample_machine(process: psutil.Process) -> None:
         PROCESS_MEMORY.set(process.memory_info().rss)
 
 
-async def sample_registry() -> None:
-    """Tenants by status and the ledger's totals (two short schema-qualified queries)."""
-    if ENGINE.pool is None:
-        return
-    async with ENGINE.pool.acquire() as connection:
-        rows = await connection.fetch(TENANTS_BY_STATUS)
-        totals = await connection.fetchrow(LEDGER_TOTALS)
-    SNAPSHOT.tenants = {row["status"]: row["n"] for row in rows}
-    if totals is not None:  # an aggregate always returns a row; this satisfies the type checker
-        SNAPSHOT.migration_runs = totals["runs"]
-        SNAPSHOT.migration_failures = totals["failures"]
+async def sample_registry(read: ReadRegistry) -> None:
+    """Keep the registry's latest counts for the next scrape."""
+    counts = await read()
+    SNAPSHOT.tenants = dict(counts.tenants_by_status)
+    SNAPSHOT.migration_runs = counts.migration_runs
+    SNAPSHOT.migration_failures = counts.migration_failures
 
 
-async def sample_until(stop: asyncio.Event, interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
+async def sample_until(stop: asyncio.Event, read: ReadRegistry | None,
+                       interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
     """Read everything every `interval` seconds until `stop` is set; retry a failed registry read within a second.
 
-    Stopping waits for a read in flight instead of cancelling it (see app.background).
+    Without `read`, the registry's counts are left out. Stopping waits for a read in flight
+    instead of cancelling it (see app.background).
     """
     process = psutil.Process()
     with suppress_instrumentation():  # background reads are not part of any request's trace
         while not stop.is_set():
             sample_pool()
             sample_machine(process)
+            wait = interval
             try:
-                await sample_registry()
+                if read is not None:
+                    await sample_registry(read)
             except Exception as exc:
                 logger.debug("metrics sampler could not read the registry: {}", type(exc).__name__)
                 wait = RETRY_SECONDS
-            else:
-                wait = interval
             await pause(stop, wait)
 
 
-def sampling() -> contextlib.AbstractAsyncContextManager[None]:
+def sampling(read: ReadRegistry | None) -> contextlib.AbstractAsyncContextManager[None]:
     """Run the sampler for the lifetime of the block."""
-    return running(sample_until, "metrics sampler", STOP_TIMEOUT_SECONDS)
+
+    async def sample(stop: asyncio.Event) -> None:
+        await sample_until(stop, read)
+
+    return running(sample, "metrics sampler", STOP_TIMEOUT_SECONDS)

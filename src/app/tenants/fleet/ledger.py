@@ -75,6 +75,18 @@ async def record_apart(run_id: str, slug: str | None, schema: str, attempts: lis
         logger.warning("could not write the migration ledger for {}: {}: {}", schema, type(exc).__name__, exc)
 
 
+_TOTALS = (
+    "SELECT count(DISTINCT run_id) AS runs, count(*) FILTER (WHERE status = 'failed') AS failures"
+    f" FROM {SHARED_SCHEMA}.migration_ledger"
+)
+
+
+async def totals() -> tuple[int, int]:
+    """Fleet runs recorded, and failed migration attempts recorded."""
+    row = (await MigrationLedger.raw(_TOTALS))[0]
+    return int(row["runs"]), int(row["failures"])
+
+
 def _row(run_id: str, slug: str | None, schema: str, attempt: Attempt) -> MigrationLedger:
     return MigrationLedger(
         run_id=run_id,

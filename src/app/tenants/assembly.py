@@ -1,15 +1,21 @@
-"""The tenancy parts of a running app: Redis clients, token cache, resolver, service, invalidation."""
+"""Tenancy put together: for a running app (`tenancy`), and on its own for the CLIs and `app dev`."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from litestar.datastructures import State
 
+from app import db
 from app.background import stop_task
 from app.settings import Settings
+from app.telemetry import RegistryCounts
+from app.tenants import registry
+from app.tenants.fleet import ledger
+from app.tenants.fleet.schema import migrate_shared
 from app.tenants.invalidation import InvalidationListener
 from app.tenants.rate_limit import TenantRateLimiter
 from app.tenants.resolver import TokenCache, TokenResolver
@@ -22,7 +28,11 @@ LISTENER_STOP_SECONDS = 3.0
 
 @asynccontextmanager
 async def tenancy(state: State, settings: Settings) -> AsyncIterator[None]:
-    """Put resolver, rate limiter and tenant service on `state`; listen for invalidations meanwhile."""
+    """Put resolver, rate limiter and tenant service on `state`; listen for invalidations meanwhile.
+
+    Expects the pool to be started and the shared schema to exist (`app run`'s preflight and
+    `app dev` migrate it before the app starts).
+    """
     redis = connect_redis(settings.redis_url, settings.redis_timeout_seconds)
     listener_redis = connect_redis(settings.redis_url, LISTENER_READ_TIMEOUT_SECONDS)
     store = TokenStore(redis, settings.redis_token_ttl_seconds)
@@ -40,3 +50,25 @@ async def tenancy(state: State, settings: Settings) -> AsyncIterator[None]:
         await listener_redis.aclose()
         await redis.aclose()
 
+
+@asynccontextmanager
+async def standalone_service(settings: Settings) -> AsyncIterator[TenantService]:
+    """A TenantService outside the web app, on a small pool, with the shared schema migrated.
+
+    For the CLI, `app dev`'s start-up, the tests and the benchmarks.
+    """
+    await db.start_pool(replace(settings, db_pool_min_size=1, db_pool_max_size=2))
+    redis = connect_redis(settings.redis_url, settings.redis_timeout_seconds)
+    try:
+        await migrate_shared()
+        yield TenantService(TokenStore(redis, settings.redis_token_ttl_seconds))
+    finally:
+        await redis.aclose()
+        await db.stop_pool()
+
+
+async def registry_counts() -> RegistryCounts:
+    """Tenants by status and the migration ledger's totals, for the telemetry's gauges."""
+    by_status = await registry.tenants_by_status()
+    runs, failures = await ledger.totals()
+    return RegistryCounts(tenants_by_status=by_status, migration_runs=runs, migration_failures=failures)

@@ -26,15 +26,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.db import ENGINE, configure_engine, stop_pool
-from app.errors import TenantNotFound
 from app.piccolo_conf import SHARED_APPS, TENANT_APPS
 from app.settings import Settings
-from app.tenants.migration_plan import MigrationPlan, load_plan
-from app.tenants.naming import SHARED_SCHEMA, schema_for
-from app.tenants.run_summary import RunSummary, SchemaResult, Target
-from app.tenants.schema_runs import check_target, migrate_target
+from app.tenants.errors import TenantNotFound
+from app.tenants.fleet.plan import MigrationPlan, load_plan
+from app.tenants.fleet.summary import RunSummary, SchemaResult, Target
+from app.tenants.fleet.targets import check_target, migrate_target
+from app.tenants.naming import SHARED_SCHEMA, TEMPLATE_SCHEMA, schema_for
 from app.tenants.tables import TENANT_ID, Tenant
-from app.tenants.template import TEMPLATE_SCHEMA
 
 DEFAULT_JOBS = 4
 """Tenants migrated at once by default: enough to hide round trips, few enough for a small server."""
@@ -54,8 +53,8 @@ class RunOptions:
     tenant_apps: tuple[str, ...] = tuple(TENANT_APPS)
 
 
-class Progress(Protocol):
-    """Hears about the run as it goes (progress bar, log lines)."""
+class RunObserver(Protocol):
+    """Hears about the run as it goes (a progress bar, log lines: app.tenants.fleet.progress)."""
 
     def schema(self, result: SchemaResult) -> None:
         """A schema that is not a tenant's (shared, template) is done."""
@@ -67,8 +66,8 @@ class Progress(Protocol):
         """One tenant schema is done."""
 
 
-class Silent:
-    """A Progress that ignores everything."""
+class SilentObserver:
+    """A RunObserver that ignores everything."""
 
     def schema(self, result: SchemaResult) -> None:
         """Ignore."""
@@ -80,14 +79,14 @@ class Silent:
         """Ignore."""
 
 
-async def run_migrations(options: RunOptions, progress: Progress | None = None) -> RunSummary:
+async def run_migrations(options: RunOptions, progress: RunObserver | None = None) -> RunSummary:
     """Migrate (or `check`) the shared schema, then the tenants; never stops at a failed tenant.
 
     Raises TenantNotFound / InvalidSlug (before writing anything) for a `tenants` slug that
     does not name a registered tenant.
     """
     started = time.perf_counter()
-    progress = progress or Silent()
+    progress = progress or SilentObserver()
     run_id = str(uuid.uuid4())
     requested = await _requested_targets(options.tenants)
     shared = await _run_shared(options, run_id)
@@ -115,7 +114,7 @@ async def _run_one(target: Target, plan: MigrationPlan, options: RunOptions, run
 
 
 async def _run_tenants(
-    options: RunOptions, plan: MigrationPlan, requested: list[Target] | None, run_id: str, progress: Progress
+    options: RunOptions, plan: MigrationPlan, requested: list[Target] | None, run_id: str, progress: RunObserver
 ) -> list[SchemaResult]:
     """Every tenant once; without `--tenant`, the registry is listed again until nobody is new."""
 
@@ -136,7 +135,7 @@ async def _run_tenants(
 
 
 async def _in_parallel(
-    targets: list[Target], work: Callable[[Target], Awaitable[SchemaResult]], jobs: int, progress: Progress
+    targets: list[Target], work: Callable[[Target], Awaitable[SchemaResult]], jobs: int, progress: RunObserver
 ) -> list[SchemaResult]:
     """`work` on every target, at most `jobs` at a time; results in the targets' order."""
     results: dict[int, SchemaResult] = {}

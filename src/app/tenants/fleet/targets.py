@@ -1,4 +1,4 @@
-"""Migrate (or only inspect) one schema for a fleet run, and record it in the ledger.
+"""One schema of a fleet run: migrate it (or only inspect it) and say how it ended, as a SchemaResult.
 
 One schema is one transaction: its advisory lock, its pending migrations, their `migration` rows
 and their ledger rows commit together, or nothing of them does. A runner killed mid-way leaves
@@ -9,25 +9,13 @@ from __future__ import annotations
 
 import time
 
-import asyncpg
-
-from app.db import ENGINE, quote_ident
-from app.tenants import ledger
-from app.tenants.ledger import Attempt
-from app.tenants.migration_plan import MigrationPlan
-from app.tenants.migrations import (
-    ENTER_READ_ONLY,
-    MigrationFailed,
-    apply_pending,
-    enter_schema,
-    pending,
-    read_state,
-)
-from app.tenants.run_summary import SchemaResult, Target
+from app.db import ENGINE, STALE_STATEMENT_ERRORS, quote_ident
+from app.tenants.fleet import ledger
+from app.tenants.fleet.ledger import Attempt
+from app.tenants.fleet.plan import MigrationPlan
+from app.tenants.fleet.schema import ENTER_READ_ONLY, MigrationFailed, migrate_schema, pending, read_state
+from app.tenants.fleet.summary import SchemaResult, Target
 from app.tenants.tables import Tenant
-
-_STALE_STATEMENT = (asyncpg.InvalidCachedStatementError, asyncpg.OutdatedSchemaCacheError)
-"""A statement cached for another schema's shape: the transaction rolled back, retrying is safe."""
 
 
 async def migrate_target(target: Target, plan: MigrationPlan, run_id: str) -> SchemaResult:
@@ -54,24 +42,15 @@ async def _migrate_retrying(target: Target, plan: MigrationPlan, run_id: str) ->
     try:
         return await _migrate_once(target, plan, run_id)
     except MigrationFailed as exc:
-        if not isinstance(exc.__cause__, _STALE_STATEMENT):
+        if not isinstance(exc.__cause__, STALE_STATEMENT_ERRORS):
             raise
     return await _migrate_once(target, plan, run_id)
 
 
 async def _migrate_once(target: Target, plan: MigrationPlan, run_id: str) -> list[Attempt] | None:
     """The applied attempts (empty if current), or None if the schema does not exist."""
-    async with ENGINE.transaction() as transaction:
-        connection = transaction.connection
-        await enter_schema(connection, target.schema)
-        if target.kind == "shared":
-            await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(target.schema)}")
-        state = await read_state(connection, target.schema)
-        if not state.exists:
-            return None
-        attempts = await apply_pending(pending(plan, state.applied), state.has_table)
-        await ledger.record(run_id, target.slug, target.schema, attempts)
-    return attempts
+    return await migrate_schema(target.schema, plan, create=target.kind == "shared", run_id=run_id,
+                                slug=target.slug)
 
 
 async def check_target(target: Target, plan: MigrationPlan) -> SchemaResult:

@@ -1,4 +1,4 @@
-"""Apply Piccolo migrations to one schema at a time (the core the runner and tenant creation use).
+"""Apply Piccolo migrations to one schema: the one path the fleet runner, tenant creation and start-up use.
 
 Each schema keeps its own Piccolo `migration` table. Piccolo's `TableExists` does not filter by
 schema, so we create that table ourselves with `IF NOT EXISTS` under the schema's search_path,
@@ -23,12 +23,17 @@ from piccolo.apps.migrations.tables import Migration
 
 from app.db import ENGINE, quote_ident
 from app.piccolo_conf import SHARED_APPS, TENANT_APPS
-from app.tenants.ledger import Attempt
-from app.tenants.migration_plan import MigrationPlan, PlannedMigration, load_plan
+from app.tenants.fleet import ledger
+from app.tenants.fleet.ledger import Attempt
+from app.tenants.fleet.plan import MigrationPlan, PlannedMigration, load_plan
 from app.tenants.naming import SHARED_SCHEMA
 
-LOCK_AND_ENTER = "SELECT pg_advisory_xact_lock(hashtext('cobreja:migrate:' || $1)), set_config('search_path', $2, true)"
+MIGRATION_LOCK = "hashtext('cobreja:migrate:' || $1)"
+"""The advisory lock key of schema $1's migrations: held exclusively to migrate, shared to clone."""
+LOCK_AND_ENTER = f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK}), set_config('search_path', $2, true)"
 """Take the schema's migration lock, then scope the transaction to it (one round trip)."""
+HOLD_SHARED = f"SELECT pg_advisory_xact_lock_shared({MIGRATION_LOCK})"
+"""Wait for a migration of the schema in progress, and keep the next one out until commit."""
 ENTER_READ_ONLY = "SELECT set_config('search_path', $1, true), set_config('transaction_read_only', 'on', true)"
 """Scope a read-only look at a schema (`--check`): no lock, and PostgreSQL refuses any write."""
 _EXISTENCE = "SELECT to_regnamespace($1) IS NOT NULL AS has_schema, to_regclass('migration') IS NOT NULL AS has_table"
@@ -70,6 +75,11 @@ class MigrationFailed(Exception):
 async def enter_schema(connection: asyncpg.Connection, schema: str) -> None:
     """Lock `schema` for migration and set the transaction's search_path to it."""
     await connection.execute(LOCK_AND_ENTER, schema, quote_ident(schema))
+
+
+async def hold_migration_lock_shared(connection: asyncpg.Connection, schema: str) -> None:
+    """Share `schema`'s migration lock for the transaction: readers side by side, never mid-migration."""
+    await connection.execute(HOLD_SHARED, schema)
 
 
 async def read_state(connection: asyncpg.Connection, schema: str) -> SchemaState:
@@ -120,22 +130,37 @@ def _rolled_back(attempt: Attempt, cause: PlannedMigration) -> Attempt:
                    error)
 
 
-async def migrate_schema(schema: str, app_modules: list[str]) -> list[str]:
-    """Bring `schema` up to date with `app_modules`, in one transaction, under an advisory lock.
+async def migrate_schema(schema: str, plan: MigrationPlan, *, create: bool = False, run_id: str | None = None,
+                         slug: str | None = None) -> list[Attempt] | None:
+    """Apply `plan`'s pending migrations to `schema` in one transaction, under its migration lock.
 
-    Creates the schema if it is missing. Joins the caller's transaction if there is one (tenant
-    creation), so everything is atomic. Returns the ids of the migrations it applied.
+    Joins the caller's transaction if there is one (tenant creation), so everything is atomic.
+    `create` makes a missing schema; otherwise a missing schema returns None. With `run_id`, the
+    attempts are written to the ledger in the same transaction. Raises MigrationFailed.
     """
-    plan = load_plan(app_modules)
     async with ENGINE.transaction() as transaction:
         connection = transaction.connection
         await enter_schema(connection, schema)
-        await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+        if create:
+            await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
         state = await read_state(connection, schema)
-        try:
-            attempts = await apply_pending(pending(plan, state.applied), state.has_table)
-        except MigrationFailed as exc:  # callers (tenant creation) see the migration's own error
-            raise exc.__cause__ or exc from None
+        if not state.exists:
+            return None
+        attempts = await apply_pending(pending(plan, state.applied), state.has_table)
+        if run_id is not None:
+            await ledger.record(run_id, slug, schema, attempts)
+    return attempts
+
+
+async def bring_up_to_date(schema: str, app_modules: list[str]) -> list[str]:
+    """Create `schema` if missing and apply every pending migration of `app_modules`; the ids applied.
+
+    For tenant creation, the template and start-up: the migration's own error is raised as it is.
+    """
+    try:
+        attempts = await migrate_schema(schema, load_plan(app_modules), create=True) or []
+    except MigrationFailed as exc:
+        raise exc.__cause__ or exc from None
     applied = [attempt.migration_id for attempt in attempts]
     if applied:
         logger.info("schema {} migrated: {}", schema, ", ".join(applied))
@@ -144,9 +169,9 @@ async def migrate_schema(schema: str, app_modules: list[str]) -> list[str]:
 
 async def migrate_shared() -> list[str]:
     """Bring the shared schema (the registry) up to date."""
-    return await migrate_schema(SHARED_SCHEMA, SHARED_APPS)
+    return await bring_up_to_date(SHARED_SCHEMA, SHARED_APPS)
 
 
 async def migrate_tenant_schema(schema: str) -> list[str]:
     """Bring one tenant schema up to date with every tenant app."""
-    return await migrate_schema(schema, TENANT_APPS)
+    return await bring_up_to_date(schema, TENANT_APPS)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from app.tenants.run_summary import Outcome, RunSummary, SchemaResult
+from app.tenants.fleet.summary import Outcome, RunSummary, SchemaResult
 
 
 def describe(result: SchemaResult) -> str:
@@ -31,7 +31,7 @@ def describe(result: SchemaResult) -> str:
     return f"{result.target.schema}: {what}"
 
 
-class LineProgress:
+class LineReporter:
     """`[i/N] tenant_x: ...` for every schema, through `echo` (log files, CI, pipes)."""
 
     def __init__(self, echo: Callable[[str], None]) -> None:
@@ -53,7 +53,7 @@ class LineProgress:
         self.echo(f"[{self.finished}/{self.total}] {describe(result)}")
 
 
-class BarProgress:
+class BarReporter:
     """A rich progress bar; failures (and the shared schema) are printed above it as they happen."""
 
     def __init__(self, bar: Progress) -> None:
@@ -76,7 +76,7 @@ class BarProgress:
 
 
 @contextmanager
-def progress_bar(console: Console) -> Iterator[BarProgress]:
+def progress_bar(console: Console) -> Iterator[BarReporter]:
     """A live progress bar on `console` for the duration of the block."""
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -87,7 +87,7 @@ def progress_bar(console: Console) -> Iterator[BarProgress]:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console) as bar:
-        yield BarProgress(bar)
+        yield BarReporter(bar)
 
 
 def summary_lines(summary: RunSummary) -> list[str]:

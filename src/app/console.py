@@ -1,0 +1,84 @@
+"""The preamble every command runs before its work, and the way every command fails.
+
+`app run`, `app dev`, `app tenants ...` and `python -m app.migrate_tenants` all start the same
+way: read the settings (exit 2 naming the variable on a malformed one), set up the process's logs
+(and, for servers, tracing), insist on what the command cannot do without (exit 2), and start
+embedded servers for what the command may do without. `Needs` says which of these a command
+wants; `prepare` does them, in that order.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal, NoReturn
+
+import click
+
+from app.embedded import start_postgres, start_valkey
+from app.settings import Settings, SettingsError
+from app.telemetry import set_up_process
+
+Server = Literal["postgres", "redis"]
+_URL_OF: dict[Server, str] = {"postgres": "database_url", "redis": "redis_url"}
+_LABEL_OF: dict[Server, str] = {"postgres": "PostgreSQL", "redis": "Redis (Valkey)"}
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What one command needs from its environment before it runs."""
+
+    command: str
+    """The command as the user typed it, for messages (`app run`)."""
+    stdout_is_output: bool = True
+    """Whether the command prints its results on stdout: its logs then go to stderr."""
+    traces: bool = False
+    """Whether the command serves requests, and so installs tracing."""
+    required: tuple[str, ...] = ()
+    """Environment variables without which the command refuses to start (exit 2)."""
+    embedded: tuple[Server, ...] = ()
+    """Servers started embedded, under DATA_DIR, when their URL is unset."""
+    dev_admin_key: bool = False
+    """Whether a missing ADMIN_API_KEY is generated (for this run only)."""
+
+
+SERVER = Needs("app run", stdout_is_output=False, traces=True,
+               required=("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY"))
+DEV_SERVER = Needs("app dev", stdout_is_output=False, traces=True, embedded=("postgres", "redis"), dev_admin_key=True)
+TENANTS_CLI = Needs("app tenants", embedded=("postgres", "redis"))
+FLEET_CLI = Needs("python -m app.migrate_tenants", embedded=("postgres",))
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """End the command with one `error:` line on stderr and exit `code` (no traceback)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def prepare(needs: Needs) -> Settings:
+    """Settings from the environment, with the process set up for the command that `needs` describes."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        fail(str(exc), code=2)
+    if needs.dev_admin_key and not settings.admin_api_key:
+        settings = replace(settings, admin_api_key=secrets.token_urlsafe(32))
+    set_up_process(settings, stream=sys.stderr if needs.stdout_is_output else sys.stdout, traces=needs.traces)
+    missing = [name for name in needs.required if not getattr(settings, name.lower())]
+    if missing:
+        fail(f"`{needs.command}` needs {', '.join(missing)} (use `app dev` for embedded servers)", code=2)
+    return with_embedded(settings, needs.embedded)
+
+
+def with_embedded(settings: Settings, servers: tuple[Server, ...]) -> Settings:
+    """`settings` with an embedded server for each of `servers` whose URL is unset (said on stderr)."""
+    unset = [server for server in servers if not getattr(settings, _URL_OF[server])]
+    for server in unset:
+        click.echo(f"note: {_URL_OF[server].upper()} is unset; using the dev {_LABEL_OF[server]} under "
+                   f"{settings.data_dir}/", err=True)
+    data_dir = Path(settings.data_dir).resolve()
+    database_url = start_postgres(data_dir) if "postgres" in unset else settings.database_url
+    redis_url = start_valkey(data_dir) if "redis" in unset else settings.redis_url
+    return replace(settings, database_url=database_url, redis_url=redis_url)
