@@ -2,13 +2,13 @@
 
 CPython's cyclic collector runs its youngest generation every 700 net container allocations and,
 every so often, walks every object in the process, including the tens of thousands that imports
-and start-up created and that live until exit. Under load that cost 20-55 µs a request here (gc
-callbacks timed in an in-process load run; the more objects a request allocates, the more), about
-a tenth of the CPU. So, once the app has started:
+and start-up created and that live until exit. Under load that is a real share of each request's
+CPU (the more objects a request allocates, the more; bench/README.md has the figures). So, once
+the app has started:
 
 - `gc.freeze()` moves everything alive into a permanent generation the collector never walks;
 - the youngest generation is collected every 5,000 net allocations instead of 700, and older
-  generations less often, which measured the collector's share at ~1 µs a request.
+  generations less often.
 
 Cyclic garbage a request leaves behind is still collected, a little later; reference counting
 frees everything else at once, as before.

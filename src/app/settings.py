@@ -68,7 +68,7 @@ class Settings:
     metrics_tenant_labels: int = 100
     """Tenants per process that get their own label in `tenant_requests_total`; later ones count as `other`."""
     slow_request_ms: float = 500.0
-    """Requests slower than this are slow: logged to performance.log and listed by the dashboard."""
+    """Requests at least this slow are marked `slow` in their access line and also written to performance.log."""
 
     def __post_init__(self) -> None:
         """Refuse values that would fail later in a less clear way."""

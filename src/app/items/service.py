@@ -24,7 +24,8 @@ def _one(rows: list[dict[str, Any]], item_id: UUID) -> ItemOut:
 
 
 # The list is the hot path: one hand-written statement (page and total in one round trip) on the
-# scope's connection instead of two Piccolo-built queries, which cost ~3x the CPU per request.
+# scope's connection instead of two Piccolo-built queries, which cost several times the CPU per
+# request (bench/README.md has the figures).
 _LIST_SQL = (
     "SELECT id, title, description, status, created_at, updated_at, count(*) OVER () AS total"
     " FROM item WHERE ($3::varchar IS NULL OR status = $3)"

@@ -1,4 +1,4 @@
-"""Monitoring: health checks and their endpoints (the monitoring API and dashboard will join them here)."""
+"""Monitoring: health checks and their endpoints."""
 
 from app.monitoring.checks import HealthMonitor
 from app.monitoring.health import HealthController

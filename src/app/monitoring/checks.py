@@ -1,4 +1,4 @@
-"""Health checks (O4): each dependency probed with a deadline, results kept for the dashboard."""
+"""Health checks (O4): each dependency probed with a deadline, the last results kept."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from app.openapi import problem_responses
 
 
 class HealthController(Controller):
-    """Health endpoints for load balancers, orchestrators and the dashboard."""
+    """Health endpoints for load balancers, orchestrators and operators."""
 
     path = "/health"
     tags = ["health"]

@@ -2,9 +2,8 @@
 
 The request path only queues the finished request; every `FLUSH_SECONDS`, every `FLUSH_LINES`
 lines and when the app stops the queue becomes JSON lines, handed to loguru as one record.
-Measured under load, loguru's per-record work (timestamp, caller frame, process and thread
-lookups, one write and flush per sink) cost ~60 µs a request, a fifth of the service's CPU. The
-price: a process killed outright (SIGKILL) loses at most the last `FLUSH_SECONDS` of access
+loguru's per-record work (timestamp, caller frame, process and thread lookups, one write and
+flush per sink) was a large share of a request's CPU (bench/README.md has the figures). The price: a process killed outright (SIGKILL) loses at most the last `FLUSH_SECONDS` of access
 lines; a normal stop flushes them.
 """
 
@@ -87,7 +86,7 @@ class AccessLog:
     """Queues finished requests; each flush turns them into JSON lines and hands them to loguru.
 
     The request path only appends (time, request): building and encoding the lines happens at the
-    flush, all at once (msgspec's `encode_lines`): about half the per-line cost, off the request path.
+    flush, all at once (msgspec's `encode_lines`), off the request path.
     """
 
     def __init__(self, slow_request_ms: float) -> None:

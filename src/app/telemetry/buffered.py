@@ -1,8 +1,8 @@
 """Counting on the request path in plain dicts, handed to prometheus-client in batches.
 
 prometheus-client takes a lock (and, in multiprocess mode, writes a memory-mapped file) on every
-`inc` and `observe`, and a request makes about fifteen of them: measured under load, ~15 µs a
-request, 5 % of the service's CPU. Here the request path only adds to a dict; `publish_all` hands
+`inc` and `observe`, and a request makes about fifteen of them (bench/README.md has what that
+cost). Here the request path only adds to a dict; `publish_all` hands
 the sums to prometheus-client's metrics, which stay the ones exposed (names, types, multiprocess
 files). It runs every `PUBLISH_SECONDS` (the metrics plugin's lifespan), before every scrape this
 process answers and when the app stops: a scrape is exact for the process answering it, and with

@@ -37,7 +37,7 @@ class TimedConnection(asyncpg.Connection):
     """An asyncpg connection that counts and times every statement (the pool's `connection_class`).
 
     Instead of asyncpg's query logger, which builds a record and schedules a callback per
-    statement — four times the cost on a request of four statements. Every statement passes
+    statement (bench/README.md has the figures). Every statement passes
     through `_execute`, except `execute` without arguments (simple protocol: BEGIN, COMMIT, the
     pool's reset, which is housekeeping and not counted).
     """

@@ -42,7 +42,7 @@ def request_id_from(given: str | None) -> str:
     if given is not None and _REQUEST_ID_SHAPE.fullmatch(given):
         return given
     # An id, not a secret: the Mersenne Twister is enough, and it spares a getrandom() syscall per
-    # request (a measured 1.4 % of CPU under load with os.urandom).
+    # request (bench/README.md has what that cost).
     return f"{random.getrandbits(128):032x}"
 
 

@@ -8,7 +8,7 @@ turns spans off entirely.
 The request span is started by our own request layer (`telemetry/layer.py`), not by
 opentelemetry-instrumentation-asgi, on purpose: that middleware names spans by raw path, opens two
 extra internal spans per response and parses every header; ours starts one span, renames it to the
-route template once Litestar has routed, and costs a fraction (bench/README.md). SQL and Redis
+route template once Litestar has routed (bench/README.md has the figures). SQL and Redis
 spans do come from the official asyncpg and redis instrumentations.
 
 The provider and the instrumentations are process-wide: `install_tracer_provider` builds them once,
@@ -79,7 +79,7 @@ def default_sampler() -> Sampler | None:
     """Our default when OTEL_TRACES_SAMPLER is unset: parent-based, at most 10 new traces a second.
 
     See `app.telemetry.sampling` for why a budget rather than the SDK's default (record everything,
-    which costs more than half of the service's throughput) or a ratio. OTEL_TRACES_SAMPLER_ARG
+    the costliest choice: bench/README.md) or a ratio. OTEL_TRACES_SAMPLER_ARG
     alone sets the budget (new traces a second per process; 0 records none). OTEL_TRACES_SAMPLER
     picks any SDK sampler instead (`parentbased_always_on` records every request, and
     `parentbased_traceidratio` with a ratio in OTEL_TRACES_SAMPLER_ARG). None: the SDK reads them.
