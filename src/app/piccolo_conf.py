@@ -7,6 +7,9 @@ re-exports this module for Piccolo's own CLI.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from piccolo.conf.apps import AppRegistry
 
 from app.db import ENGINE
@@ -18,4 +21,19 @@ SHARED_APPS = ["app.tenants.piccolo_app"]
 TENANT_APPS = ["app.items.piccolo_app"]
 """Apps whose tables live in every tenant schema; migrated once per tenant."""
 
-APP_REGISTRY = AppRegistry(apps=SHARED_APPS + TENANT_APPS)
+
+@functools.cache
+def app_registry() -> AppRegistry:
+    """Piccolo's registry of every app (built on first use: building it imports each app's package)."""
+    return AppRegistry(apps=SHARED_APPS + TENANT_APPS)
+
+
+def __getattr__(name: str) -> Any:
+    """`APP_REGISTRY`, built when Piccolo first reads it (PEP 562).
+
+    Not at import: `AppRegistry` imports every app module, and with it its domain package, so a
+    domain that reads the app lists here would import the other domains half-way through its own.
+    """
+    if name == "APP_REGISTRY":
+        return app_registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
