@@ -4,13 +4,14 @@
     uv run python bench/cpu.py off on --rounds 5
 
 Where `bench/run.py` measures throughput over HTTP (and answers whether a goal is met), this
-answers *where* the CPU goes: each side is a fresh process that builds the app with `worker_app` (as an `app run` worker does),
-runs its lifespan, and drives `GET /items?limit=20` through the ASGI callable itself, 32 requests
-at a time, with no server and no network client in the process. It reports the process's CPU time
-per request (all threads, the span exporter's included) and the part the garbage collector took
-(timed by `gc.callbacks`). Rounds alternate the sides, and each side's figure is compared with
-`off` of the same round, so drifts of a shared machine cancel out. PostgreSQL and Valkey run
-embedded (or `DATABASE_URL` / `REDIS_URL`); spans go to `bench/otlp_sink.py`.
+answers *where* the CPU goes: each side is a fresh process that builds the app with `worker_app`
+(as an `app run` worker does), runs its lifespan, and drives `GET /items?limit=20` through the ASGI
+callable itself, 32 requests at a time, with no server and no network client in the process. It
+reports the process's CPU time per request (all threads, the span exporter's included) and the part
+the garbage collector took (timed by `gc.callbacks`). Rounds alternate the sides, and each side's
+figure is compared with `off` of the same round, so drifts of a shared machine cancel out.
+PostgreSQL and Valkey run embedded (or `DATABASE_URL` / `REDIS_URL`); spans go to
+`bench/otlp_sink.py`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 The request path only queues the finished request; every `FLUSH_SECONDS`, every `FLUSH_LINES`
 lines and when the app stops the queue becomes JSON lines, handed to loguru as one record.
 loguru's per-record work (timestamp, caller frame, process and thread lookups, one write and
-flush per sink) was a large share of a request's CPU (bench/README.md has the figures). The price: a process killed outright (SIGKILL) loses at most the last `FLUSH_SECONDS` of access
-lines; a normal stop flushes them.
+flush per sink) was a large share of a request's CPU (bench/README.md has the figures). The
+price: a process killed outright (SIGKILL) loses at most the last `FLUSH_SECONDS` of access lines;
+a normal stop flushes them.
 """
 
 from __future__ import annotations
