@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, Tenant, free_port, make_tenant, serving, stop_process, wait_until_up
-from tests.integration.test_metrics_workers import get_items_concurrently, statuses
+from tests.integration.telemetry.test_metrics_workers import get_items_concurrently, statuses
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 REQUESTS = 120
