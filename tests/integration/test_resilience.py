@@ -38,7 +38,8 @@ from redis.asyncio import Redis
 
 from app.embedded import start_postgres, start_valkey
 from app.tenants.tokens import hash_token, new_token, redis_key
-from tests.conftest import ADMIN_KEY, Tenant, free_port, unique_slug, wait_until_up
+from tests.support.processes import free_port, wait_until_up
+from tests.support.tenants import ADMIN_KEY, Tenant, unique_slug
 
 ADMIN = {"X-ADMIN-KEY": ADMIN_KEY}
 PROBLEM_JSON = "application/problem+json"
@@ -139,7 +140,7 @@ async def create_tenant(http: httpx.AsyncClient, server: AppProcess, prefix: str
     response = await http.post(server.url("/admin/tenants"), json={"slug": unique_slug(prefix)}, headers=ADMIN)
     assert response.status_code == 201, response.text
     body = response.json()
-    return Tenant(slug=body["tenant"]["slug"], token=body["token"])
+    return Tenant(slug=body["tenant"]["slug"], token=body["token"], schema=body["tenant"]["schema"])
 
 
 async def admin(http: httpx.AsyncClient, server: AppProcess, method: str, path: str) -> httpx.Response:

@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_KEY, LiveServer, make_tenant
+from tests.support.servers import LiveServer
+from tests.support.tenants import ADMIN_KEY, make_tenant
 
 MAX_EXAMPLES = 60
 SEED = 20261123

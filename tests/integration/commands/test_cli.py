@@ -8,11 +8,7 @@ running app; errors must be one `error: ...` line on stderr, a non-zero exit and
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -21,50 +17,17 @@ import pytest
 from redis.asyncio import Redis
 
 from app.tenants.tokens import hash_token, redis_key
-from tests.conftest import unique_slug
-
-CLI_TIMEOUT_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Result:
-    """What one CLI run produced."""
-
-    returncode: int
-    stdout: str
-    stderr: str
+from tests.support.processes import Completed, clean_env, run_cli
+from tests.support.tenants import unique_slug
 
 
 @pytest.fixture
 def cli_env(server_urls: dict[str, str]) -> dict[str, str]:
     """The environment of a CLI run: the session's servers, nothing else of ours."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY")}
-    return {**env, **server_urls}
+    return clean_env(**server_urls)
 
 
-async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> Result:
-    """Run `python -m app <args>` to completion and return its exit code and output."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), CLI_TIMEOUT_SECONDS)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
-
-
-def assert_clean_error(result: Result, *fragments: str) -> None:
+def assert_clean_error(result: Completed, *fragments: str) -> None:
     """A user error: non-zero exit, an `error: ...` line naming `fragments`, no traceback, no stdout."""
     assert result.returncode != 0, result
     assert "Traceback" not in result.stderr, result.stderr

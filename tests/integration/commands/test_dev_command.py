@@ -12,7 +12,6 @@ leaves servers running, even when it fails.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -22,12 +21,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -35,14 +32,13 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import ADMIN_KEY, free_port
-
-T = TypeVar("T")
+from tests.support.processes import alive, clean_env, free_port, run_cli
+from tests.support.sync import run_async
+from tests.support.tenants import ADMIN_KEY
 
 START_LIMIT_SECONDS = 30.0
 DSN_PASSWORD = "dev-secret-pw"
 STOP_LIMIT_SECONDS = 30.0
-OUR_VARIABLES = ("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY")
 BANNER_FIELDS = {
     "token": "Demo token",
     "admin_key": "Admin key",
@@ -51,12 +47,6 @@ BANNER_FIELDS = {
     "data": "Data",
     "api": "API",
 }
-
-
-def dev_env(**overrides: str) -> dict[str, str]:
-    """The test's environment without the variables `app dev` would honour, plus `overrides`."""
-    env = {k: v for k, v in os.environ.items() if k not in OUR_VARIABLES}
-    return {**env, **overrides}
 
 
 @dataclass
@@ -110,14 +100,6 @@ def parse_banner(text: str) -> dict[str, str]:
         if match:
             found[key] = match.group(1)
     return found
-
-
-def alive(pid: int) -> bool:
-    """Whether `pid` is a live (not zombie) process."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def postgres_processes(pgdata: Path) -> list[psutil.Process]:
@@ -211,7 +193,7 @@ def wait_serving(server: DevServer, started: float) -> DevServer:
 def dev_server(cwd: Path, env: dict[str, str] | None = None) -> Iterator[DevServer]:
     """`app dev` in `cwd`, serving; whatever happens, nothing it started survives the block."""
     started = time.monotonic()
-    server = spawn_dev(cwd, env if env is not None else dev_env())
+    server = spawn_dev(cwd, env if env is not None else clean_env())
     try:
         yield wait_serving(server, started)
     finally:
@@ -236,12 +218,6 @@ def wait_exit_recording_pids(server: DevServer, limit_seconds: float) -> int:
         server.record_valkey_pid()
         time.sleep(0.05)
     return server.process.returncode
-
-
-def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion on a private loop in a worker thread (these tests are sync)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, make()).result()
 
 
 def fresh_dir(tmp_path: Path, name: str) -> Path:
@@ -289,15 +265,8 @@ def test_dev_zero_config_serves_keeps_data_across_restart_and_cleans_up(tmp_path
         assert httpx.get(first.base_url + "/admin/tenants", headers={"X-ADMIN-KEY": ADMIN_KEY}).status_code == 401
 
         postmaster = {p.pid for p in postgres_processes(first.pgdata)}
-        cli = subprocess.run(
-            [sys.executable, "-m", "app", "tenants", "create", "acme", "--json"],
-            cwd=work,
-            env=dev_env(),
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        assert cli.returncode == 0, cli.stderr.decode()
+        cli = run_async(lambda: run_cli("tenants", "create", "acme", "--json", env=clean_env(), cwd=work))
+        assert cli.returncode == 0, cli.stderr
         acme_token = json.loads(cli.stdout)["token"]
         assert httpx.get(first.base_url + "/items", headers={"X-TOKEN": acme_token}).json()["total"] == 0
         assert httpx.get(first.base_url + "/items", headers=first.token_headers).status_code == 200, (
@@ -329,7 +298,7 @@ def test_two_dev_servers_in_two_directories_run_side_by_side(tmp_path: Path) -> 
     """Two `app dev` in two directories at once: own servers, own data, own tokens; both stop cleanly."""
     dir_a, dir_b = fresh_dir(tmp_path, "devA"), fresh_dir(tmp_path, "devB")
     started = time.monotonic()
-    a, b = spawn_dev(dir_a, dev_env()), spawn_dev(dir_b, dev_env())
+    a, b = spawn_dev(dir_a, clean_env()), spawn_dev(dir_b, clean_env())
     try:
         wait_serving(a, started)
         wait_serving(b, started)
@@ -392,7 +361,7 @@ def test_dev_honours_configured_servers_and_admin_key(
     """
     work = fresh_dir(tmp_path, "devEnv")
     redis_url = server_urls["REDIS_URL"].rsplit("/", 1)[0] + "/3"
-    env = dev_env(
+    env = clean_env(
         DATABASE_URL=scratch_database, ADMIN_API_KEY=ADMIN_KEY, **({"REDIS_URL": redis_url} if with_redis_url else {})
     )
     with dev_server(work, env) as server:
@@ -424,7 +393,7 @@ def test_dev_on_a_busy_port_fails_clearly_and_leaves_nothing_running(tmp_path: P
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = int(blocker.getsockname()[1])
-        server = spawn_dev(work, dev_env(), port=port)
+        server = spawn_dev(work, clean_env(), port=port)
         try:
             returncode = wait_exit_recording_pids(server, START_LIMIT_SECONDS + STOP_LIMIT_SECONDS)
             assert returncode != 0

@@ -8,19 +8,17 @@ the process with a non-zero exit, a clear `error: ...` line and no traceback, we
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_KEY, free_port
+from tests.support.processes import Completed, clean_env, finish, free_port, run_cli, spawn_python
+from tests.support.tenants import ADMIN_KEY
 
 REQUIRED = ("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY")
 UNREACHABLE_POSTGRES = "postgresql://postgres:pg-secret-pw@127.0.0.1:1/postgres"
@@ -28,49 +26,13 @@ UNREACHABLE_REDIS = "redis://:redis-secret-pw@127.0.0.1:1/0"
 FAIL_FAST_SECONDS = 10.0
 
 
-@dataclass(frozen=True)
-class Result:
-    """What one `app run` produced, and how long it took."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-
-def base_env() -> dict[str, str]:
-    """The test process's environment without any of the variables `app run` reads."""
-    return {k: v for k, v in os.environ.items() if k not in REQUIRED}
-
-
-async def run_app(env: dict[str, str], cwd: Path, limit_seconds: float = 30.0) -> Result:
+async def run_app(env: dict[str, str], cwd: Path, limit_seconds: float = 30.0) -> Completed:
     """Run `python -m app run` on a free port until it exits by itself (killed after `limit_seconds`)."""
-    started = time.monotonic()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        "run",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(free_port()),
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), limit_seconds)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode(), time.monotonic() - started)
+    return await run_cli("run", "--host", "127.0.0.1", "--port", str(free_port()), env=env, cwd=cwd,
+                         time_limit=limit_seconds)
 
 
-def error_lines(result: Result) -> list[str]:
+def error_lines(result: Completed) -> list[str]:
     """The `error: ...` lines on stderr, after checking there is no traceback."""
     assert "Traceback" not in result.stderr, result.stderr
     return [line for line in result.stderr.splitlines() if line.startswith("error: ")]
@@ -108,7 +70,7 @@ async def test_missing_variables_are_named(
 ) -> None:
     """Without DATABASE_URL / REDIS_URL / ADMIN_API_KEY, `app run` exits non-zero at once naming exactly those."""
     known = {**server_urls, "ADMIN_API_KEY": ADMIN_KEY}
-    result = await run_app({**base_env(), **{name: known[name] for name in present}}, tmp_path)
+    result = await run_app({**clean_env(), **{name: known[name] for name in present}}, tmp_path)
     assert result.returncode != 0
     lines = error_lines(result)
     assert len(lines) == 1, result.stderr
@@ -126,7 +88,7 @@ async def test_unreachable_postgres_fails_fast_and_clearly(
     """PostgreSQL refusing or never answering: exit 1 within 10 s, `PostgreSQL ... unreachable`, no password."""
     async with silent_listener() as port:
         dsn = UNREACHABLE_POSTGRES if kind == "refused" else f"postgresql://postgres:pg-secret-pw@127.0.0.1:{port}/x"
-        env = {**base_env(), "DATABASE_URL": dsn, "REDIS_URL": server_urls["REDIS_URL"], "ADMIN_API_KEY": ADMIN_KEY}
+        env = {**clean_env(), "DATABASE_URL": dsn, "REDIS_URL": server_urls["REDIS_URL"], "ADMIN_API_KEY": ADMIN_KEY}
         result = await run_app(env, tmp_path)
     assert result.returncode == 1, result
     lines = error_lines(result)
@@ -143,7 +105,7 @@ async def test_unreachable_redis_fails_fast_and_clearly(kind: str, server_urls: 
     """Redis refusing or never answering: exit 1 within 10 s, `Redis ... unreachable`, no password leaked."""
     async with silent_listener() as port:
         url = UNREACHABLE_REDIS if kind == "refused" else f"redis://:redis-secret-pw@127.0.0.1:{port}/0"
-        env = {**base_env(), "DATABASE_URL": server_urls["DATABASE_URL"], "REDIS_URL": url, "ADMIN_API_KEY": ADMIN_KEY}
+        env = {**clean_env(), "DATABASE_URL": server_urls["DATABASE_URL"], "REDIS_URL": url, "ADMIN_API_KEY": ADMIN_KEY}
         result = await run_app(env, tmp_path)
     assert result.returncode == 1, result
     lines = error_lines(result)
@@ -157,7 +119,7 @@ async def test_unreachable_redis_fails_fast_and_clearly(kind: str, server_urls: 
 
 async def test_both_unreachable_are_both_reported(tmp_path: Path) -> None:
     """With PostgreSQL and Redis both down, one run reports both problems (no fix-one-rerun loop)."""
-    env = {**base_env(), "DATABASE_URL": UNREACHABLE_POSTGRES, "REDIS_URL": UNREACHABLE_REDIS, "ADMIN_API_KEY": "k"}
+    env = {**clean_env(), "DATABASE_URL": UNREACHABLE_POSTGRES, "REDIS_URL": UNREACHABLE_REDIS, "ADMIN_API_KEY": "k"}
     result = await run_app(env, tmp_path)
     assert result.returncode == 1
     lines = error_lines(result)
@@ -174,15 +136,8 @@ async def test_run_serves_with_its_admin_key_and_stops_on_sigterm(server_urls: d
     (143 in a shell), the conventional "terminated by SIGTERM"; either way without a traceback.
     """
     port = free_port()
-    env = {**base_env(), **server_urls, "ADMIN_API_KEY": ADMIN_KEY, "LOG_LEVEL": "WARNING", "DB_POOL_MAX_SIZE": "2"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "app", "run", "--host", "127.0.0.1", "--port", str(port)),
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    env = {**clean_env(), **server_urls, "ADMIN_API_KEY": ADMIN_KEY, "LOG_LEVEL": "WARNING", "DB_POOL_MAX_SIZE": "2"}
+    process = await spawn_python("-m", "app", "run", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=2.0) as http:
@@ -199,9 +154,9 @@ async def test_run_serves_with_its_admin_key_and_stops_on_sigterm(server_urls: d
             assert (await http.get("/admin/tenants", headers={"X-ADMIN-KEY": ADMIN_KEY})).status_code == 200
             assert (await http.get("/admin/tenants", headers={"X-ADMIN-KEY": "wrong"})).status_code == 401
         process.send_signal(signal.SIGTERM)
-        out, _ = await asyncio.wait_for(process.communicate(), 15)
-        assert process.returncode in (0, -signal.SIGTERM), out.decode()
-        assert "Traceback" not in out.decode()
+        stopped = await finish(process, 15)
+        assert stopped.returncode in (0, -signal.SIGTERM), stopped.stdout + stopped.stderr
+        assert "Traceback" not in stopped.stdout + stopped.stderr
     finally:
         if process.returncode is None:
             process.kill()

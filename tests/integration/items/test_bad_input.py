@@ -20,7 +20,9 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.conftest import ADMIN_KEY, LiveServer, Tenant, make_tenant
+from tests.support.problems import assert_problem
+from tests.support.servers import LiveServer
+from tests.support.tenants import ADMIN_KEY, Tenant, make_tenant
 
 Client = httpx.AsyncClient
 JSON = "application/json"
@@ -28,22 +30,6 @@ JSON = "application/json"
 
 # ---------------------------------------------------------------------------------------------
 # helpers and fixtures
-
-
-def assert_problem(response: httpx.Response, *statuses: int) -> dict[str, Any]:
-    """`response` is a 4xx problem+json (status among `statuses` if given); return its body."""
-    assert response.status_code < 500, f"{response.status_code}: {response.text[:500]}"
-    assert 400 <= response.status_code < 500, f"{response.status_code}: {response.text[:500]}"
-    if statuses:
-        assert response.status_code in statuses, f"{response.status_code}: {response.text[:500]}"
-    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
-    body = response.json()
-    assert isinstance(body, dict), body
-    for key in ("type", "title", "detail"):
-        assert isinstance(body.get(key), str), body
-        assert body[key], body
-    assert body["status"] == response.status_code, body
-    return body
 
 
 def assert_validation(response: httpx.Response, mention: str, source: str) -> list[dict[str, str]]:

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import Tenant
+from tests.support.tenants import Tenant
 
 Client = httpx.AsyncClient
 

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from litestar import Litestar
 
 from app.embedded import start_postgres
 from app.tenants.token_store import connect_redis
-from tests.conftest import ADMIN_KEY, free_port, wait_until_up
+from tests.support.processes import free_port, wait_until_up
+from tests.support.tenants import ADMIN_KEY
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
@@ -50,9 +52,9 @@ async def test_detailed_has_the_documented_shape(client: httpx.AsyncClient) -> N
     assert all(0 <= value <= 100 for value in checks["system"].values())
 
 
-async def test_the_last_50_reports_are_kept(client: httpx.AsyncClient) -> None:
+async def test_the_last_50_reports_are_kept(app: Litestar, client: httpx.AsyncClient) -> None:
     """Each detailed check is remembered for the dashboard, at most 50 of them."""
-    monitor = client._transport.app.state.health  # type: ignore[attr-defined]
+    monitor = app.state.health
     before = len(monitor.history)
     await client.get("/health/detailed")
     assert len(monitor.history) == min(before + 1, 50)
@@ -61,9 +63,9 @@ async def test_the_last_50_reports_are_kept(client: httpx.AsyncClient) -> None:
     assert len(monitor.history) == 50
 
 
-async def test_redis_down_is_degraded(client: httpx.AsyncClient) -> None:
+async def test_redis_down_is_degraded(app: Litestar, client: httpx.AsyncClient) -> None:
     """With Redis unreachable the report says `degraded` (not unhealthy): tokens still resolve from PostgreSQL."""
-    monitor = client._transport.app.state.health  # type: ignore[attr-defined]
+    monitor = app.state.health
     dead = connect_redis(DEAD_REDIS, 0.5)
     try:
         body = await monitor.detailed(dead)

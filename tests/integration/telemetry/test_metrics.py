@@ -8,11 +8,11 @@ import uuid
 
 import httpx
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
-from prometheus_client.parser import text_string_to_metric_families as parse_text
 from prometheus_client.samples import Sample
 
 from app.telemetry.gauges import RETRY_SECONDS
-from tests.conftest import Tenant
+from tests.support.metrics import all_samples, scrape
+from tests.support.tenants import Tenant
 
 SPEC_NAMES = {
     "http_requests_total", "http_request_duration_seconds_bucket", "http_requests_in_progress",
@@ -25,14 +25,6 @@ SPEC_NAMES = {
 OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}
 
 
-async def scrape(client: httpx.AsyncClient) -> list[Sample]:
-    """Every sample of a Prometheus-text scrape."""
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return [sample for family in parse_text(response.text) for sample in family.samples]
-
-
 def value(samples: list[Sample], name: str, **labels: str) -> float:
     """The sum of the samples called `name` whose labels include `labels` (0 if none)."""
     return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
@@ -43,7 +35,7 @@ async def test_every_metric_spec_md_names_is_exposed(client: httpx.AsyncClient, 
     await client.get("/items", headers=tenant.headers)
     await client.get("/items")
     deadline = time.monotonic() + 2 * RETRY_SECONDS + 1  # fleet facts come from the background sampler
-    while not (names := {sample.name for sample in await scrape(client)}) >= SPEC_NAMES:
+    while not (names := {sample.name for sample in all_samples(await scrape(client))}) >= SPEC_NAMES:
         if time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
@@ -59,7 +51,7 @@ async def test_labels_are_route_templates_even_after_100_different_ids(
         assert (await client.get(f"/items/{item_id}", headers=tenant.headers)).status_code == 404
     text = (await client.get("/metrics")).text
     assert not [item_id for item_id in ids if item_id in text]
-    samples = await scrape(client)
+    samples = all_samples(await scrape(client))
     assert value(samples, "http_requests_total", method="GET", path="/items/{item_id}", status_code="404") >= 100
     paths = {s.labels["path"] for s in samples if "path" in s.labels}
     assert all(path.startswith("/") or path == "<unmatched>" for path in paths), paths
@@ -67,10 +59,10 @@ async def test_labels_are_route_templates_even_after_100_different_ids(
 
 async def test_unmatched_paths_share_one_label(client: httpx.AsyncClient) -> None:
     """Scanner traffic to paths no route matches is counted under path="<unmatched>", not per path."""
-    before = value(await scrape(client), "http_requests_total", path="<unmatched>", status_code="404")
+    before = value(all_samples(await scrape(client)), "http_requests_total", path="<unmatched>", status_code="404")
     for n in range(5):
         await client.get(f"/wp-admin/{n}.php")
-    samples = await scrape(client)
+    samples = all_samples(await scrape(client))
     assert value(samples, "http_requests_total", path="<unmatched>", status_code="404") == before + 5
     assert not [s for s in samples if "wp-admin" in str(s.labels)]
 
@@ -78,18 +70,18 @@ async def test_unmatched_paths_share_one_label(client: httpx.AsyncClient) -> Non
 async def test_histograms_carry_no_tenant_label(client: httpx.AsyncClient, tenant: Tenant) -> None:
     """No histogram series is split by tenant (the cardinality trap); tenants are a counter's business."""
     await client.get("/items", headers=tenant.headers)
-    samples = await scrape(client)
+    samples = all_samples(await scrape(client))
     assert not [s for s in samples if s.name.endswith("_bucket") and "tenant" in s.labels]
     assert value(samples, "tenant_requests_total", tenant=tenant.slug) >= 1
 
 
 async def test_auth_and_tenant_counters_move(client: httpx.AsyncClient, tenant: Tenant) -> None:
     """A request without a token, one with a malformed token and one good one move the right counters."""
-    before = await scrape(client)
+    before = all_samples(await scrape(client))
     await client.get("/items")
     await client.get("/items", headers={"X-TOKEN": "short"})
     await client.get("/items", headers=tenant.headers)
-    after = await scrape(client)
+    after = all_samples(await scrape(client))
     for reason in ("missing", "malformed"):
         assert value(after, "auth_failures_total", reason=reason) == value(before, "auth_failures_total",
                                                                            reason=reason) + 1

@@ -18,78 +18,40 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
-from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from tests.conftest import LiveServer, Tenant, make_tenant, serving
+from tests.support.metrics import CLOSE, get_items_concurrently, sample_value, scrape, statuses
+from tests.support.servers import LiveServer, app_env, serving
+from tests.support.tenants import make_tenant
 
 REQUESTS = 200
-IN_FLIGHT = 16
 SCRAPES = 12
 SETTLE_SECONDS = 5.0
 ITEMS_OK = {"method": "GET", "path": "/items", "status_code": "200"}
-OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-CLOSE = {"Connection": "close"}  # a fresh connection per request, so the kernel picks a worker each time
 
 
 @pytest.fixture(scope="module")
 def two_workers(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`python -m app run --workers 2` on a free port, for this module (SIGTERM at the end)."""
-    with serving(server_urls, tmp_path_factory.mktemp("workers") / "server.log", "--workers", "2") as server:
+    log = tmp_path_factory.mktemp("workers") / "server.log"
+    with serving(app_env(**server_urls), log, "--workers", "2") as server:
         yield server
 
 
-async def get_items_concurrently(base_url: str, tenant: Tenant, count: int) -> list[httpx.Response]:
-    """Send `count` GET /items as `tenant`, `IN_FLIGHT` at a time, each on a new connection."""
-    gate = asyncio.Semaphore(IN_FLIGHT)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as http:
-
-        async def one() -> httpx.Response:
-            async with gate:
-                return await http.get("/items", headers={**tenant.headers, **CLOSE})
-
-        return await asyncio.gather(*(one() for _ in range(count)))
-
-
-def statuses(responses: Iterable[httpx.Response]) -> Counter[int]:
-    """How many responses had each status code."""
-    return Counter(response.status_code for response in responses)
-
-
-def sample_value(families: Iterable[Metric], name: str, labels: dict[str, str]) -> float | None:
-    """The value of the sample `name` with exactly `labels`, or None when the scrape has no such sample."""
-    for family in families:
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return None
-
-
-def scrape(base_url: str, openmetrics: bool = False) -> list[Metric]:
-    """GET /metrics on a new connection (Prometheus text, or OpenMetrics) and parse it."""
-    headers = {**CLOSE, "Accept": OPENMETRICS} if openmetrics else CLOSE
-    response = httpx.get(base_url + "/metrics", headers=headers, timeout=10.0)
-    assert response.status_code == 200, response.text
-    parse = parse_openmetrics if openmetrics else parse_text
-    return list(parse(response.text))
-
-
-def wait_for_total(base_url: str, name: str, labels: dict[str, str], expected: float) -> float | None:
+async def wait_for_total(http: httpx.AsyncClient, name: str, labels: dict[str, str], expected: float) -> float | None:
     """Scrape until `name{labels}` reaches `expected` or `SETTLE_SECONDS` pass; the last value seen."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
-        value = sample_value(scrape(base_url), name, labels)
+        value = sample_value(await scrape(http, headers=CLOSE), name, labels)
         if value == expected or time.monotonic() > deadline:
             return value
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
 
 
 def metrics_dir_of(server: LiveServer) -> Path:
@@ -122,29 +84,30 @@ async def test_every_scrape_counts_all_workers_requests_exactly_once(two_workers
     every worker's file (not just the answering worker's), and that nothing is counted twice: the
     request counter, the request histogram's count and the tenant's counter all equal N.
     """
-    async with httpx.AsyncClient(base_url=two_workers.base_url, timeout=10.0) as admin:
-        tenant = await make_tenant(admin, prefix="mw")
-    responses = await get_items_concurrently(two_workers.base_url, tenant, REQUESTS)
-    assert statuses(responses) == Counter({200: REQUESTS})
+    async with httpx.AsyncClient(base_url=two_workers.base_url, timeout=10.0) as http:
+        tenant = await make_tenant(http, prefix="mw")
+        responses = await get_items_concurrently(two_workers.base_url, tenant, REQUESTS)
+        assert statuses(responses) == Counter({200: REQUESTS})
 
-    base_url = two_workers.base_url
-    assert await asyncio.to_thread(wait_for_total, base_url, "http_requests_total", ITEMS_OK, REQUESTS) == REQUESTS
-    served = items_served_per_pid(metrics_dir_of(two_workers))
-    busy = {pid for pid, count in served.items() if count > 0}
-    assert len(busy) >= 2, f"expected both workers to serve GET /items, got per-pid counts {served}"
-    assert busy <= {worker.pid for worker in workers_of(two_workers)}, served
+        assert await wait_for_total(http, "http_requests_total", ITEMS_OK, REQUESTS) == REQUESTS
+        served = items_served_per_pid(metrics_dir_of(two_workers))
+        busy = {pid for pid, count in served.items() if count > 0}
+        assert len(busy) >= 2, f"expected both workers to serve GET /items, got per-pid counts {served}"
+        assert busy <= {worker.pid for worker in workers_of(two_workers)}, served
 
-    expectations = [
-        ("http_requests_total", ITEMS_OK),
-        ("http_request_duration_seconds_count", {"method": "GET", "path": "/items"}),
-        ("tenant_requests_total", {"tenant": tenant.slug}),
-    ]
-    for attempt in range(SCRAPES):
-        openmetrics = attempt % 2 == 1
-        families = await asyncio.to_thread(scrape, base_url, openmetrics)
-        for name, labels in expectations:
-            value = sample_value(families, name, labels)
-            assert value == REQUESTS, f"scrape {attempt} ({openmetrics=}): {name}{labels} = {value}, want {REQUESTS}"
+        expectations = [
+            ("http_requests_total", ITEMS_OK),
+            ("http_request_duration_seconds_count", {"method": "GET", "path": "/items"}),
+            ("tenant_requests_total", {"tenant": tenant.slug}),
+        ]
+        for attempt in range(SCRAPES):
+            openmetrics = attempt % 2 == 1
+            families = await scrape(http, openmetrics, headers=CLOSE)
+            for name, labels in expectations:
+                value = sample_value(families, name, labels)
+                assert value == REQUESTS, (
+                    f"scrape {attempt} ({openmetrics=}): {name}{labels} = {value}, want {REQUESTS}"
+                )
     assert sum(items_served_per_pid(metrics_dir_of(two_workers)).values()) == REQUESTS
 
 
@@ -154,13 +117,13 @@ async def test_auth_successes_are_summed_over_workers(two_workers: LiveServer) -
     Unlabelled counters exist from import time in every worker, so this checks the merge of values
     each worker created before serving, not only label children created on demand.
     """
-    async with httpx.AsyncClient(base_url=two_workers.base_url, timeout=10.0) as admin:
-        tenant = await make_tenant(admin, prefix="ma")
-    before = sample_value(await asyncio.to_thread(scrape, two_workers.base_url), "auth_success_total", {})
-    assert before is not None, "auth_success_total missing from /metrics"
-    responses = await get_items_concurrently(two_workers.base_url, tenant, REQUESTS)
-    assert statuses(responses) == Counter({200: REQUESTS})
-    after = await asyncio.to_thread(wait_for_total, two_workers.base_url, "auth_success_total", {}, before + REQUESTS)
+    async with httpx.AsyncClient(base_url=two_workers.base_url, timeout=10.0) as http:
+        tenant = await make_tenant(http, prefix="ma")
+        before = sample_value(await scrape(http, headers=CLOSE), "auth_success_total", {})
+        assert before is not None, "auth_success_total missing from /metrics"
+        responses = await get_items_concurrently(two_workers.base_url, tenant, REQUESTS)
+        assert statuses(responses) == Counter({200: REQUESTS})
+        after = await wait_for_total(http, "auth_success_total", {}, before + REQUESTS)
     assert after == before + REQUESTS
 
 
@@ -173,7 +136,7 @@ def test_metrics_directory_is_removed_when_the_server_stops(
     at exit, which only happens when SIGTERM ends the supervisor normally.
     """
     log = tmp_path_factory.mktemp("workers-stop") / "server.log"
-    with serving(server_urls, log, "--workers", "2") as server:
+    with serving(app_env(**server_urls), log, "--workers", "2") as server:
         directory = metrics_dir_of(server)
         assert directory.is_dir()
         assert list(directory.glob("counter_*.db")), "workers wrote no counter files"

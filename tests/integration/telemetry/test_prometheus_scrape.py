@@ -25,8 +25,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, Tenant, free_port, make_tenant, serving, stop_process, wait_until_up
-from tests.integration.telemetry.test_metrics_workers import get_items_concurrently, statuses
+from tests.support.metrics import get_items_concurrently, statuses
+from tests.support.processes import free_port, stop_process, wait_until_up
+from tests.support.servers import LiveServer, app_env, serving
+from tests.support.tenants import Tenant, make_tenant
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 REQUESTS = 120
@@ -94,7 +96,7 @@ async def scraped(
     """`app run --workers 1|2` scraped by Prometheus, after REQUESTS GET /items by one fresh tenant."""
     directory = tmp_path_factory.mktemp(f"prometheus-{request.param}")
     with (
-        serving(server_urls, directory / "server.log", "--workers", str(request.param)) as app,
+        serving(app_env(**server_urls), directory / "server.log", "--workers", str(request.param)) as app,
         running_prometheus(urlsplit(app.base_url).netloc, directory) as (prometheus_url, log),
     ):
         async with httpx.AsyncClient(base_url=app.base_url, timeout=10.0) as admin:

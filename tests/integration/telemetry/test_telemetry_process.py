@@ -15,7 +15,10 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.conftest import ADMIN_KEY, LiveServer, free_port, serving, unique_slug
+from tests.support.processes import free_port
+from tests.support.servers import LiveServer, app_env, serving
+from tests.support.sync import run_async
+from tests.support.tenants import ADMIN_KEY, Tenant, make_tenant
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN_ID = "b7ad6b7169203331"
@@ -83,7 +86,7 @@ def observed(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFacto
         "SLOW_REQUEST_MS": "0.001",
     }
     try:
-        with serving(server_urls, stdout, **env) as server:
+        with serving(app_env(**server_urls, **env), stdout) as server:
             yield Observed(server, receiver, stdout, log_dir)
     finally:
         http_server.shutdown()
@@ -99,13 +102,10 @@ def wait_for(condition: Any, timeout: float = 10.0) -> Any:
     pytest.fail("condition not met in time")
 
 
-def new_tenant(base_url: str) -> dict[str, Any]:
-    """A fresh tenant created through the admin API (slug and token)."""
-    response = httpx.post(f"{base_url}/admin/tenants", json={"slug": unique_slug("obs")},
-                          headers={"X-ADMIN-KEY": ADMIN_KEY})
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+async def new_tenant(base_url: str) -> Tenant:
+    """A fresh tenant created through the admin API of the server at `base_url`."""
+    async with httpx.AsyncClient() as http:
+        return await make_tenant(http, prefix="obs", base_url=base_url)
 
 
 def test_spans_reach_an_otlp_endpoint_with_their_parent_child_structure(observed: Observed) -> None:
@@ -113,8 +113,8 @@ def test_spans_reach_an_otlp_endpoint_with_their_parent_child_structure(observed
 
     The server span carries the configured service name and the caller's span as parent.
     """
-    tenant = new_tenant(observed.server.base_url)
-    headers = {"X-TOKEN": tenant["token"], "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"}
+    tenant = run_async(lambda: new_tenant(observed.server.base_url))
+    headers = {"X-TOKEN": tenant.token, "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"}
     response = httpx.get(f"{observed.server.base_url}/items", headers=headers)
     assert response.status_code == 200
     assert response.headers["x-trace-id"] == TRACE_ID
@@ -144,8 +144,8 @@ def test_every_access_line_is_json_with_the_ids_of_its_response(observed: Observ
 
     The request id and trace id equal the response headers; a caller's sane X-Request-Id is kept.
     """
-    tenant = new_tenant(observed.server.base_url)
-    response = httpx.get(f"{observed.server.base_url}/items", headers={"X-TOKEN": tenant["token"],
+    tenant = run_async(lambda: new_tenant(observed.server.base_url))
+    response = httpx.get(f"{observed.server.base_url}/items", headers={"X-TOKEN": tenant.token,
                                                                         "X-Request-Id": "caller-chosen-id.42"})
     assert response.headers["x-request-id"] == "caller-chosen-id.42"
 
@@ -157,7 +157,7 @@ def test_every_access_line_is_json_with_the_ids_of_its_response(observed: Observ
     assert set(line) >= ACCESS_FIELDS
     assert line["trace_id"] == response.headers["x-trace-id"]
     assert len(line["span_id"]) == 16
-    expected = (tenant["tenant"]["slug"], "GET", "/items", 200)
+    expected = (tenant.slug, "GET", "/items", 200)
     assert (line["tenant"], line["method"], line["route"], line["status"]) == expected
     assert line["client"] == "127.0.0.1"
     assert line["duration_ms"] > 0
@@ -185,15 +185,15 @@ def test_no_token_or_key_appears_in_any_log(observed: Observed) -> None:
     Checked at DEBUG level after creating, using, rotating and misusing tokens and the admin key.
     """
     base = observed.server.base_url
-    tenant = new_tenant(base)
-    secrets = [tenant["token"], ADMIN_KEY]
-    httpx.get(f"{base}/items", headers={"X-TOKEN": tenant["token"]})
-    httpx.post(f"{base}/items", json={"title": tenant["token"]}, headers={"X-TOKEN": tenant["token"]})
-    slug = tenant["tenant"]["slug"]
+    tenant = run_async(lambda: new_tenant(base))
+    secrets = [tenant.token, ADMIN_KEY]
+    httpx.get(f"{base}/items", headers={"X-TOKEN": tenant.token})
+    httpx.post(f"{base}/items", json={"title": tenant.token}, headers={"X-TOKEN": tenant.token})
+    slug = tenant.slug
     rotated = httpx.post(f"{base}/admin/tenants/{slug}/rotate-token", headers={"X-ADMIN-KEY": ADMIN_KEY})
     secrets.append(rotated.json()["token"])
-    httpx.get(f"{base}/items", headers={"X-TOKEN": tenant["token"]})  # now revoked: 401
-    httpx.get(f"{base}/items/{tenant['token']}", headers={"X-TOKEN": secrets[-1]})
+    httpx.get(f"{base}/items", headers={"X-TOKEN": tenant.token})  # now revoked: 401
+    httpx.get(f"{base}/items/{tenant.token}", headers={"X-TOKEN": secrets[-1]})
     httpx.get(f"{base}/admin/tenants", headers={"X-ADMIN-KEY": ADMIN_KEY + "x"})
     wait_for(lambda: len(access_lines(observed.stdout)) > 0)
     time.sleep(0.5)  # let the last lines reach the files

@@ -16,7 +16,7 @@ from app.telemetry.finished import FinishedRequest
 from app.telemetry.gauges import RETRY_SECONDS
 from app.telemetry.tracing import RequestTracer, tracer_provider
 from app.tenants.invalidation import DRAIN_EVERY_SECONDS
-from tests.conftest import Tenant, unique_slug
+from tests.support.tenants import Tenant, unique_slug
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"

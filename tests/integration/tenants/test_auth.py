@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from litestar import Litestar
 
-from tests.conftest import Tenant, unique_slug
+from tests.support.tenants import Tenant, unique_slug
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-TOKEN": ""}, {"X-TOKEN": "not-a-token"}, {"X-TOKEN": "x" * 43}])
@@ -18,11 +19,11 @@ async def test_missing_and_unknown_tokens_get_the_same_401(client: httpx.AsyncCl
     assert response.content == reference.content
 
 
-async def test_a_revoked_token_gets_the_same_401(client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def test_a_revoked_token_gets_the_same_401(app: Litestar, client: httpx.AsyncClient, tenant: Tenant) -> None:
     """After a rotation the old token answers exactly like an unknown one (no hint it existed)."""
-    service = client._transport.app.state.tenant_service  # type: ignore[attr-defined]
+    service = app.state.tenant_service
     await service.rotate_token(tenant.slug)
-    client._transport.app.state.resolver.cache.clear()  # type: ignore[attr-defined]
+    app.state.resolver.cache.clear()
     revoked = await client.get("/items", headers=tenant.headers)
     unknown = await client.get("/items", headers={"X-TOKEN": "unknown"})
     assert revoked.status_code == 401

@@ -21,7 +21,8 @@ import httpx
 import pytest
 
 from app.db import quote_ident
-from tests.conftest import LiveServer, Tenant, make_tenant
+from tests.support.servers import LiveServer
+from tests.support.tenants import Tenant, make_tenant
 
 TENANTS = 24
 SEED_ITEMS = 3

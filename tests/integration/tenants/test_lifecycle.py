@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
+from litestar import Litestar
 from redis.asyncio import Redis
 
 from app.tenants.tokens import hash_token
-from tests.conftest import Tenant, unique_slug
+from tests.support.tenants import ADMIN_HEADERS, Tenant, unique_slug
 
 
 async def test_show_returns_the_tenant_and_404_for_unknown(
@@ -68,17 +69,17 @@ async def test_delete_revokes_drops_the_schema_and_the_row(
 
 
 async def test_an_interrupted_delete_is_finished_by_the_next(
-    client: httpx.AsyncClient, tenant: Tenant, admin_headers: dict[str, str], pg: asyncpg.Connection, redis: Redis
+    app: Litestar, client: httpx.AsyncClient, tenant: Tenant, pg: asyncpg.Connection, redis: Redis
 ) -> None:
     """A delete stopped after its first step (tokens revoked, status `deleting`) is finished by a re-run."""
     await pg.execute("UPDATE cobreja.tenant_token SET revoked_at = now() WHERE tenant = "
                      "(SELECT id FROM cobreja.tenant WHERE slug = $1)", tenant.slug)
     await pg.execute("UPDATE cobreja.tenant SET status = 'deleting' WHERE slug = $1", tenant.slug)
-    client._transport.app.state.resolver.cache.clear()  # type: ignore[attr-defined]
-    shown = await client.get(f"/admin/tenants/{tenant.slug}", headers=admin_headers)
+    app.state.resolver.cache.clear()
+    shown = await client.get(f"/admin/tenants/{tenant.slug}", headers=ADMIN_HEADERS)
     assert shown.json()["status"] == "deleting"
-    assert (await client.post(f"/admin/tenants/{tenant.slug}/resume", headers=admin_headers)).status_code == 404
-    assert (await client.delete(f"/admin/tenants/{tenant.slug}", headers=admin_headers)).status_code == 204
+    assert (await client.post(f"/admin/tenants/{tenant.slug}/resume", headers=ADMIN_HEADERS)).status_code == 404
+    assert (await client.delete(f"/admin/tenants/{tenant.slug}", headers=ADMIN_HEADERS)).status_code == 204
     assert await pg.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = $1", f"tenant_{tenant.slug}") == 0
     assert await pg.fetchval("SELECT count(*) FROM cobreja.tenant WHERE slug = $1", tenant.slug) == 0
     assert await redis.get(f"tenant:token:{hash_token(tenant.token)}") == b"revoked"

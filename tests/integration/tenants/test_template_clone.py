@@ -13,7 +13,7 @@ import httpx
 from app.db import ENGINE
 from app.tenants.fleet.schema import migrate_tenant_schema
 from app.tenants.naming import TEMPLATE_SCHEMA
-from tests.conftest import Tenant, unique_slug
+from tests.support.tenants import Tenant, unique_slug
 
 CATALOG_QUERIES = {
     "columns": """

@@ -7,10 +7,11 @@ import asyncio
 import asyncpg
 import httpx
 import pytest
+from litestar import Litestar
 
 from app.tenants import service as service_module
 from app.tenants.tokens import hash_token
-from tests.conftest import unique_slug
+from tests.support.tenants import unique_slug
 
 
 async def schema_exists(pg: asyncpg.Connection, schema: str) -> bool:
@@ -67,12 +68,12 @@ async def test_an_existing_schema_is_not_adopted(
 
 
 async def test_concurrent_rotations_leave_exactly_one_live_token(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], pg: asyncpg.Connection
+    app: Litestar, client: httpx.AsyncClient, admin_headers: dict[str, str], pg: asyncpg.Connection
 ) -> None:
     """Rotations racing each other serialise on the tenant row: one token stays live, the rest are revoked."""
     slug = unique_slug("rot")
     assert (await client.post("/admin/tenants", json={"slug": slug}, headers=admin_headers)).status_code == 201
-    service = client._transport.app.state.tenant_service  # type: ignore[attr-defined]
+    service = app.state.tenant_service
     results = await asyncio.gather(*(service.rotate_token(slug) for _ in range(4)))
     live = await pg.fetch("SELECT token_hash FROM cobreja.tenant_token t JOIN cobreja.tenant n ON n.id = t.tenant "
                           "WHERE n.slug = $1 AND t.revoked_at IS NULL", slug)

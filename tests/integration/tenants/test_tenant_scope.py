@@ -10,7 +10,7 @@ import pytest
 
 from app.db import ENGINE, AbortedTransactionError, TenantScope, scope_connection
 from app.errors import UNAVAILABLE_ERRORS
-from tests.conftest import Tenant
+from tests.support.tenants import Tenant
 
 
 async def test_search_path_is_exactly_the_tenant_schema(client: httpx.AsyncClient, tenant: Tenant) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
+import pytest
+from litestar import Litestar
 from redis.asyncio import Redis
 
 from app.settings import Settings
 from app.tenants.structs import TenantRecord
 from app.tenants.tokens import hash_token
-from tests.conftest import Tenant
+from tests.support.tenants import Tenant
 
 
 async def test_tokens_never_appear_in_clear_in_redis_or_the_registry(
@@ -30,12 +32,13 @@ async def test_tokens_never_appear_in_clear_in_redis_or_the_registry(
     assert stored == hash_token(tenant.token)
 
 
+@pytest.mark.usefixtures("trusted_redis")
 async def test_flushed_redis_still_resolves_and_is_refilled(
-    client: httpx.AsyncClient, tenant: Tenant, redis: Redis
+    app: Litestar, client: httpx.AsyncClient, tenant: Tenant, redis: Redis
 ) -> None:
     """After FLUSHALL (and an empty in-process cache) the registry answers and Redis is refilled."""
     await redis.flushall()
-    client._transport.app.state.resolver.cache.clear()  # type: ignore[attr-defined]
+    app.state.resolver.cache.clear()
     response = await client.get("/items", headers=tenant.headers)
     assert response.status_code == 200
     assert await redis.exists(f"tenant:token:{hash_token(tenant.token)}") == 1
@@ -58,10 +61,10 @@ async def test_redis_entries_expire(tenant: Tenant, redis: Redis, settings: Sett
 
 
 async def test_a_revoked_token_leaves_a_tombstone_a_refill_cannot_overwrite(
-    client: httpx.AsyncClient, tenant: Tenant, redis: Redis
+    app: Litestar, client: httpx.AsyncClient, tenant: Tenant, redis: Redis
 ) -> None:
     """Rotation writes a tombstone; a racing refill from a stale registry read cannot revive the token."""
-    app_state = client._transport.app.state  # type: ignore[attr-defined]
+    app_state = app.state
     old_hash = hash_token(tenant.token)
     await app_state.tenant_service.rotate_token(tenant.slug)
     assert await redis.get(f"tenant:token:{old_hash}") == b"revoked"
@@ -71,12 +74,13 @@ async def test_a_revoked_token_leaves_a_tombstone_a_refill_cannot_overwrite(
     assert (await client.get("/items", headers=tenant.headers)).status_code == 401
 
 
+@pytest.mark.usefixtures("trusted_redis")
 async def test_an_unreadable_redis_entry_is_a_miss_not_a_500(
-    client: httpx.AsyncClient, tenant: Tenant, redis: Redis
+    app: Litestar, client: httpx.AsyncClient, tenant: Tenant, redis: Redis
 ) -> None:
     """A record of an older shape in Redis is dropped and refilled from the registry."""
     key = f"tenant:token:{hash_token(tenant.token)}"
     await redis.set(key, b'{"slug": "x"}')
-    client._transport.app.state.resolver.cache.clear()  # type: ignore[attr-defined]
+    app.state.resolver.cache.clear()
     assert (await client.get("/items", headers=tenant.headers)).status_code == 200
     assert b'"status"' in (await redis.get(key) or b"")

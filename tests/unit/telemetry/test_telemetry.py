@@ -11,9 +11,9 @@ from opentelemetry.sdk.trace.sampling import ParentBased
 from prometheus_client.metrics_core import HistogramMetricFamily
 
 from app.telemetry.client_metrics import query_operation
+from app.telemetry.layer import request_id_from
 from app.telemetry.logging import InterceptHandler, scrub
 from app.telemetry.metrics import OTHER, ExemplarStore, TenantLabels, normalized_method
-from app.telemetry.layer import request_id_from
 from app.telemetry.tracing import default_sampler
 
 TOKEN_LIKE = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5"[:43]

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import shutil
 import signal
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ import pytest
 
 from app.items.piccolo_app import APP_CONFIG as ITEMS
 from app.tenants.naming import TEMPLATE_SCHEMA
+from tests.support.processes import Completed, clean_env, finish, run_python, spawn_python
 
 RUN_TIMEOUT_SECONDS = 90.0
 _databases = itertools.count()
@@ -54,21 +53,6 @@ asyncio.run(create(sys.argv[2:]))
 """
 
 
-@dataclass(frozen=True)
-class Run:
-    """What one subprocess produced."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def summary(self) -> dict[str, object]:
-        """The `--json` summary object."""
-        decoded: dict[str, object] = json.loads(self.stdout)
-        return decoded
-
-
 @dataclass
 class Fleet:
     """A database of this test's own: its DSN, a connection, and the subprocess environment."""
@@ -85,17 +69,17 @@ class Fleet:
         (self.folder / f"{stem}.py").write_text(raw_migration(migration_id, statements))
         return f"items:{migration_id}"
 
-    async def run(self, *args: str) -> Run:
+    async def run(self, *args: str) -> Completed:
         """`python -m app.migrate_tenants ARGS` (with the test's migrations) to completion."""
-        return await run_python(RUNNER, str(self.folder), *args, env=self.env)
+        return await run_python("-c", RUNNER, str(self.folder), *args, env=self.env, time_limit=RUN_TIMEOUT_SECONDS)
 
     async def start(self, *args: str) -> asyncio.subprocess.Process:
         """Start the runner without waiting for it."""
-        return await spawn(RUNNER, str(self.folder), *args, env=self.env)
+        return await spawn_python("-c", RUNNER, str(self.folder), *args, env=self.env)
 
     async def create(self, *slugs: str, folder: Path | None = None) -> None:
         """Create tenants through the real tenant service, with `folder`'s migrations (default: the real ones)."""
-        done = await run_python(CREATOR, str(folder or ""), *slugs, env=self.env)
+        done = await run_python("-c", CREATOR, str(folder or ""), *slugs, env=self.env, time_limit=RUN_TIMEOUT_SECONDS)
         assert done.returncode == 0, done.stderr
 
     async def columns(self, slug: str, table: str = "item") -> set[str]:
@@ -151,30 +135,6 @@ async def forwards():
 '''
 
 
-async def spawn(code: str, *args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    """Start `python -c CODE ARGS` with stdout and stderr piped."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-
-
-async def run_python(code: str, *args: str, env: dict[str, str]) -> Run:
-    """`python -c CODE ARGS` to completion (killed if it outlives RUN_TIMEOUT_SECONDS)."""
-    return await finish(await spawn(code, *args, env=env))
-
-
-async def finish(process: asyncio.subprocess.Process) -> Run:
-    """Wait for `process` and collect its output."""
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT_SECONDS)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return Run(process.returncode, out.decode(), err.decode())
-
-
 def with_database(dsn: str, database: str) -> str:
     """`dsn` pointing at another database of the same server."""
     parts = urlsplit(dsn)
@@ -189,8 +149,7 @@ async def fleet(
     name = f"fleet_{os.getpid()}_{next(_databases)}"
     await pg.execute(f'CREATE DATABASE "{name}"')
     dsn = with_database(server_urls["DATABASE_URL"], name)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "LOG_LEVEL")}
-    env.update(DATABASE_URL=dsn, REDIS_URL=server_urls["REDIS_URL"], LOG_LEVEL="WARNING")
+    env = clean_env(DATABASE_URL=dsn, REDIS_URL=server_urls["REDIS_URL"], LOG_LEVEL="WARNING")
     folder = tmp_path / "items_migrations"
     shutil.copytree(ITEMS.resolved_migrations_folder_path, folder, ignore=shutil.ignore_patterns("__pycache__"))
     connection = await asyncpg.connect(dsn)
@@ -236,7 +195,7 @@ async def test_a_failing_migration_leaves_its_tenants_at_their_previous_version(
     run = await fleet.run("--json")
 
     assert run.returncode == 1, run.stderr
-    summary = run.summary
+    summary = run.json()
     assert summary["ok"] is False
     assert summary["tenants"] == {"total": 5, "migrated": 3, "current": 0, "failed": 2, "pending": 0, "skipped": 0}
     failures = {failure["slug"]: failure for failure in summary["failed"]}  # type: ignore[attr-defined]
@@ -256,8 +215,8 @@ async def test_a_failing_migration_leaves_its_tenants_at_their_previous_version(
     rerun = await fleet.run("--json")
 
     assert rerun.returncode == 0, rerun.stderr
-    assert rerun.summary["tenants"]["migrated"] == 2  # type: ignore[index]
-    assert rerun.summary["tenants"]["current"] == 3  # type: ignore[index]
+    assert rerun.json()["tenants"]["migrated"] == 2  # type: ignore[index]
+    assert rerun.json()["tenants"]["current"] == 3  # type: ignore[index]
     for slug in good + bad:
         assert (await fleet.ran(slug)).count(second) == 1
     assert sorted(row["tenant_slug"] for row in await fleet.ledger(second) if row["status"] == "applied") == sorted(
@@ -314,8 +273,8 @@ async def test_a_runner_killed_mid_run_leaves_no_tenant_half_migrated(fleet: Fle
     rerun = await fleet.run("--json")
 
     assert rerun.returncode == 0, rerun.stderr
-    assert rerun.summary["tenants"]["current"] == len(done)  # type: ignore[index]
-    assert rerun.summary["tenants"]["migrated"] == len(slugs) - len(done)  # type: ignore[index]
+    assert rerun.json()["tenants"]["current"] == len(done)  # type: ignore[index]
+    assert rerun.json()["tenants"]["migrated"] == len(slugs) - len(done)  # type: ignore[index]
     for slug in slugs:
         assert (await fleet.ran(slug)).count(label) == 1
         assert "killed_note" in await fleet.columns(slug)
@@ -332,12 +291,12 @@ async def test_two_runners_at_once_apply_each_migration_once(fleet: Fleet) -> No
                                 "SELECT pg_sleep(0.1)")
 
     first, second = await fleet.start("--json", "--jobs", "2"), await fleet.start("--json", "--jobs", "2")
-    runs = await asyncio.gather(finish(first), finish(second))
+    runs = await asyncio.gather(finish(first, RUN_TIMEOUT_SECONDS), finish(second, RUN_TIMEOUT_SECONDS))
 
     for run in runs:
         assert run.returncode == 0, run.stderr
-        assert run.summary["tenants"]["failed"] == 0  # type: ignore[index]
-    assert sum(run.summary["applied"].get(label, 0) for run in runs) == len(slugs)  # type: ignore[attr-defined]
+        assert run.json()["tenants"]["failed"] == 0  # type: ignore[index]
+    assert sum(run.json()["applied"].get(label, 0) for run in runs) == len(slugs)  # type: ignore[attr-defined]
     for slug in slugs:
         assert (await fleet.ran(slug)).count(label) == 1
     applied = [row["tenant_slug"] for row in await fleet.ledger(label)]
@@ -358,7 +317,7 @@ async def test_check_lists_pending_tenants_exits_1_and_writes_nothing(fleet: Fle
     plain = await fleet.run("--check")
 
     assert check.returncode == plain.returncode == 1
-    summary = check.summary
+    summary = check.json()
     assert summary["mode"] == "check"
     assert summary["tenants"]["pending"] == 2  # type: ignore[index]
     assert {(p["slug"], tuple(p["pending"])) for p in summary["pending"]} == {  # type: ignore[attr-defined]
@@ -370,7 +329,7 @@ async def test_check_lists_pending_tenants_exits_1_and_writes_nothing(fleet: Fle
     assert (await fleet.run()).returncode == 0
     after = await fleet.run("--check", "--json")
     assert after.returncode == 0
-    assert after.summary["tenants"]["current"] == 2  # type: ignore[index]
+    assert after.json()["tenants"]["current"] == 2  # type: ignore[index]
 
 
 async def test_tenant_option_migrates_only_the_named_tenants(fleet: Fleet) -> None:
@@ -384,7 +343,7 @@ async def test_tenant_option_migrates_only_the_named_tenants(fleet: Fleet) -> No
     run = await fleet.run("--tenant", "only1", "--tenant", "only3", "--json")
 
     assert run.returncode == 0, run.stderr
-    assert run.summary["tenants"]["total"] == run.summary["tenants"]["migrated"] == 2  # type: ignore[index]
+    assert run.json()["tenants"]["total"] == run.json()["tenants"]["migrated"] == 2  # type: ignore[index]
     assert label in await fleet.ran("only1")
     assert label in await fleet.ran("only3")
     assert label not in await fleet.ran("only2")
@@ -435,10 +394,10 @@ async def test_tenants_created_during_a_run_end_up_current(fleet: Fleet, tmp_pat
     await fleet.create("lateold", folder=old_code)
     await fleet.create("latenew", folder=fleet.folder)
     assert process.returncode is None, "inconclusive: the run ended before the late tenants were created"
-    run = await finish(process)
+    run = await finish(process, RUN_TIMEOUT_SECONDS)
 
     assert run.returncode == 0, run.stderr
-    assert run.summary["tenants"]["total"] == len(slugs) + 2  # type: ignore[index]
+    assert run.json()["tenants"]["total"] == len(slugs) + 2  # type: ignore[index]
     for slug in ("lateold", "latenew"):
         assert (await fleet.ran(slug)).count(label) == 1
         assert "late_note" in await fleet.columns(slug)
@@ -456,9 +415,9 @@ async def test_the_run_migrates_the_template_so_later_creations_are_current(flee
     run = await fleet.run("--json")
 
     assert run.returncode == 0, run.stderr
-    assert run.summary["template"]["status"] == "migrated"  # type: ignore[index]
-    assert run.summary["template"]["applied"] == [label]  # type: ignore[index]
-    assert run.summary["tenants"]["total"] == 1  # type: ignore[index]
+    assert run.json()["template"]["status"] == "migrated"  # type: ignore[index]
+    assert run.json()["template"]["applied"] == [label]  # type: ignore[index]
+    assert run.json()["tenants"]["total"] == 1  # type: ignore[index]
     old_code = tmp_path / "old_code"
     shutil.copytree(ITEMS.resolved_migrations_folder_path, old_code, ignore=shutil.ignore_patterns("__pycache__"))
     await fleet.create("tpl2", folder=old_code)
@@ -469,12 +428,11 @@ async def test_the_run_migrates_the_template_so_later_creations_are_current(flee
 
 async def test_without_database_url_the_dev_server_is_used(server_urls: dict[str, str], tmp_path: Path) -> None:
     """With DATABASE_URL unset the runner says so on stderr and migrates the dev embedded PostgreSQL."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(DATA_DIR=str(tmp_path / "dev"), LOG_LEVEL="WARNING")
+    env = clean_env(DATA_DIR=str(tmp_path / "dev"), LOG_LEVEL="WARNING")
 
-    run = await run_python(RUNNER, "", "--json", env=env)
+    run = await run_python("-c", RUNNER, "", "--json", env=env, time_limit=RUN_TIMEOUT_SECONDS)
 
     assert run.returncode == 0, run.stderr
     assert "note: DATABASE_URL is unset" in run.stderr
-    assert run.summary["shared"]["status"] == "migrated"  # type: ignore[index]
-    assert run.summary["tenants"]["total"] == 0  # type: ignore[index]
+    assert run.json()["shared"]["status"] == "migrated"  # type: ignore[index]
+    assert run.json()["tenants"]["total"] == 0  # type: ignore[index]
