@@ -7,5 +7,6 @@
 - `embedded`: embedded Valkey and PostgreSQL servers of a test's own, to hang, kill and restart;
 - `probes`: polling a running `app run` process over HTTP with deadlines;
 - `metrics`: scraping and reading `/metrics`, and concurrent traffic to count;
-- `lifespan`: running the in-process app's lifespan.
+- `lifespan`: the in-process app's start-up (shared schema first, then its lifespan);
+- `sync`: running a coroutine from a synchronous test.
 """
