@@ -5,9 +5,17 @@ from __future__ import annotations
 import pytest
 from litestar.exceptions import NotFoundException, ValidationException
 
-from app.errors import DomainError, ServiceUnavailable, Unauthenticated, from_domain_error, from_http_exception, from_unavailable_dependency, from_unexpected
-from app.tenants.errors import InvalidSlug, TenantExists, TenantNotFound, TenantSuspended
+from app.errors import (
+    DomainError,
+    ServiceUnavailable,
+    Unauthenticated,
+    from_domain_error,
+    from_http_exception,
+    from_unavailable_dependency,
+    from_unexpected,
+)
 from app.items.errors import ItemNotFound
+from app.tenants.errors import InvalidSlug, TenantExists, TenantNotFound, TenantSuspended
 
 
 @pytest.mark.parametrize(
