@@ -29,6 +29,19 @@ def pair(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         yield [a, b]
 
 
+async def change_reaches_b(http: httpx.AsyncClient, a: LiveServer, b: LiveServer, token: str,
+                           change: tuple[str, str], *, expected: int, before: int) -> httpx.Response:
+    """Make `change` (method, path) through A: A answers `expected` for `token` at once, B within the bound.
+
+    Returns the admin call's response.
+    """
+    response = await admin_call(http, a, *change)
+    since = time.monotonic()
+    assert await status_of(http, a, token) == expected
+    await seconds_until(http, b, token, expected=expected, before=before, since=since, limit=INVALIDATION_BOUND_SECONDS)
+    return response
+
+
 async def test_rotation_is_refused_by_the_other_process_within_one_second(
     http: httpx.AsyncClient, pair: list[LiveServer]
 ) -> None:
@@ -36,10 +49,9 @@ async def test_rotation_is_refused_by_the_other_process_within_one_second(
     a, b = pair
     tenant = await make_tenant(http, "r", a.base_url)
     await warm(http, [a, b], tenant.token)
-    body = (await admin_call(http, a, "POST", f"/admin/tenants/{tenant.slug}/rotate-token")).json()
-    since = time.monotonic()
-    assert await status_of(http, a, tenant.token) == 401
-    await seconds_until(http, b, tenant.token, expected=401, before=200, since=since, limit=INVALIDATION_BOUND_SECONDS)
+    rotated = await change_reaches_b(http, a, b, tenant.token, ("POST", f"/admin/tenants/{tenant.slug}/rotate-token"),
+                                     expected=401, before=200)
+    body = rotated.json()
     await assert_stays(http, b, tenant.token, 401)
     await warm(http, [a, b], body["token"], times=1)
 
@@ -51,16 +63,11 @@ async def test_suspend_and_resume_reach_the_other_process_within_one_second(
     a, b = pair
     tenant = await make_tenant(http, "r", a.base_url)
     await warm(http, [a, b], tenant.token)
-    await admin_call(http, a, "POST", f"/admin/tenants/{tenant.slug}/suspend")
-    since = time.monotonic()
-    assert await status_of(http, a, tenant.token) == 403
-    await seconds_until(http, b, tenant.token, expected=403, before=200, since=since, limit=INVALIDATION_BOUND_SECONDS)
+    await change_reaches_b(http, a, b, tenant.token, ("POST", f"/admin/tenants/{tenant.slug}/suspend"),
+                           expected=403, before=200)
     await assert_stays(http, b, tenant.token, 403)
-
-    await admin_call(http, a, "POST", f"/admin/tenants/{tenant.slug}/resume")
-    since = time.monotonic()
-    assert await status_of(http, a, tenant.token) == 200
-    await seconds_until(http, b, tenant.token, expected=200, before=403, since=since, limit=INVALIDATION_BOUND_SECONDS)
+    await change_reaches_b(http, a, b, tenant.token, ("POST", f"/admin/tenants/{tenant.slug}/resume"),
+                           expected=200, before=403)
 
 
 async def test_delete_is_refused_by_the_other_process_within_one_second(
@@ -70,8 +77,6 @@ async def test_delete_is_refused_by_the_other_process_within_one_second(
     a, b = pair
     tenant = await make_tenant(http, "r", a.base_url)
     await warm(http, [a, b], tenant.token)
-    await admin_call(http, a, "DELETE", f"/admin/tenants/{tenant.slug}")
-    since = time.monotonic()
-    assert await status_of(http, a, tenant.token) == 401
-    await seconds_until(http, b, tenant.token, expected=401, before=200, since=since, limit=INVALIDATION_BOUND_SECONDS)
+    await change_reaches_b(http, a, b, tenant.token, ("DELETE", f"/admin/tenants/{tenant.slug}"),
+                           expected=401, before=200)
     await assert_stays(http, b, tenant.token, 401)

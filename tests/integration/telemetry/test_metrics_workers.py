@@ -41,7 +41,29 @@ def two_workers(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFa
     """`python -m app run --workers 2` on a free port, for this module (SIGTERM at the end)."""
     log = tmp_path_factory.mktemp("workers") / "server.log"
     with serving(app_env(**server_urls), log, "--workers", "2") as server:
+        wait_until_every_worker_serves(server)
         yield server
+
+
+HEALTH_OK = {"method": "GET", "path": "/health", "status_code": "200"}
+WORKERS_READY_SECONDS = 30.0
+
+
+def wait_until_every_worker_serves(server: LiveServer) -> None:
+    """Knock on `/health` with fresh connections until both workers' own files count an answer.
+
+    `serving` returns once one worker answers; on a busy machine the other may still be starting,
+    and a test would then see every request go to the first.
+    """
+    deadline = time.monotonic() + WORKERS_READY_SECONDS
+    while time.monotonic() < deadline:
+        for _ in range(10):
+            httpx.get(server.base_url + "/health", headers=CLOSE, timeout=5.0)  # a new connection each time
+        time.sleep(1.2)  # each worker hands its counts to its file every second
+        answered = {pid for pid, count in served_per_pid(metrics_dir_of(server), HEALTH_OK).items() if count}
+        if len(answered) >= 2:
+            return
+    raise AssertionError(f"both workers did not answer within {WORKERS_READY_SECONDS}s")
 
 
 async def wait_for_total(http: httpx.AsyncClient, name: str, labels: dict[str, str], expected: float) -> float | None:
@@ -70,10 +92,15 @@ def workers_of(server: LiveServer) -> list[psutil.Process]:
 
 def items_served_per_pid(directory: Path) -> dict[int, float]:
     """GET /items 200s counted in each process's own `counter_<pid>.db` (read one file at a time)."""
+    return served_per_pid(directory, ITEMS_OK)
+
+
+def served_per_pid(directory: Path, labels: dict[str, str]) -> dict[int, float]:
+    """`http_requests_total{labels}` in each process's own `counter_<pid>.db` (read one file at a time)."""
     served = {}
     for path in sorted(directory.glob("counter_*.db")):
         pid = int(path.stem.removeprefix("counter_"))
-        served[pid] = sample_value(MultiProcessCollector.merge([str(path)]), "http_requests_total", ITEMS_OK) or 0.0
+        served[pid] = sample_value(MultiProcessCollector.merge([str(path)]), "http_requests_total", labels) or 0.0
     return served
 
 
