@@ -27,7 +27,14 @@ from app.settings import Settings
 from app.telemetry import set_up_process
 from tests.support.lifespan import migrate_shared_schema, running_lifespan
 from tests.support.servers import LiveServer, app_env, serving
-from tests.support.tenants import ADMIN_HEADERS, ADMIN_KEY, Tenant, make_tenant, wait_until_redis_trusted
+from tests.support.tenants import (
+    ADMIN_HEADERS,
+    ADMIN_KEY,
+    MONITORING_PASSWORD,
+    Tenant,
+    make_tenant,
+    wait_until_redis_trusted,
+)
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +51,7 @@ def settings(server_urls: dict[str, str]) -> Settings:
         database_url=server_urls["DATABASE_URL"],
         redis_url=server_urls["REDIS_URL"],
         admin_api_key=ADMIN_KEY,
+        monitoring_password=MONITORING_PASSWORD,
         db_pool_min_size=1,
         db_pool_max_size=4,
         log_level="WARNING",

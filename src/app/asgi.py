@@ -14,7 +14,7 @@ from app import db
 from app.errors import problem_details_config
 from app.items import ItemController
 from app.memory import settle_after_start_up
-from app.monitoring import HealthController, HealthMonitor
+from app.monitoring import HealthController, HealthMonitor, dashboard, monitoring_routes, recorder_for
 from app.openapi import openapi_config
 from app.request import CobrejaRequest
 from app.settings import Settings
@@ -31,21 +31,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
     `set_up_process` (see `worker_app` and `app dev`).
     """
     settings = settings or Settings.from_env()
-    telemetry = TelemetryConfig.from_settings(settings, read_registry=registry_counts)
+    recorder = recorder_for(settings)
+    telemetry = TelemetryConfig.from_settings(settings, read_registry=registry_counts,
+                                              observers=(recorder,) if recorder is not None else ())
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start_pool(settings, connection_class=telemetry.connection_class)
-        app.state.health = HealthMonitor("cobreja", VERSION)
         try:
-            async with tenancy(app.state, settings):
+            async with tenancy(app.state, settings), dashboard(app.state, settings, recorder):
+                app.state.health = HealthMonitor("cobreja", VERSION, app.state.redis)
                 settle_after_start_up()
                 yield
         finally:
             await db.stop_pool()
 
     return Litestar(
-        route_handlers=[HealthController, ItemController, AdminTenantController],
+        route_handlers=[HealthController, ItemController, AdminTenantController, *monitoring_routes()],
         lifespan=[lifespan],
         plugins=[ProblemDetailsPlugin(problem_details_config()), TelemetryPlugin(telemetry)],
         openapi_config=openapi_config(VERSION),

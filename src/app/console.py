@@ -40,13 +40,13 @@ class Needs:
     """Environment variables without which the command refuses to start (exit 2)."""
     embedded: tuple[Server, ...] = ()
     """Servers started embedded, under DATA_DIR, when their URL is unset."""
-    dev_admin_key: bool = False
-    """Whether a missing ADMIN_API_KEY is generated (for this run only)."""
+    dev_secrets: bool = False
+    """Whether a missing ADMIN_API_KEY and MONITORING_PASSWORD are generated (for this run only)."""
 
 
 SERVER = Needs("app run", stdout_is_output=False, traces=True,
                required=("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY"))
-DEV_SERVER = Needs("app dev", stdout_is_output=False, traces=True, embedded=("postgres", "redis"), dev_admin_key=True)
+DEV_SERVER = Needs("app dev", stdout_is_output=False, traces=True, embedded=("postgres", "redis"), dev_secrets=True)
 TENANTS_CLI = Needs("app tenants", embedded=("postgres", "redis"))
 FLEET_CLI = Needs("python -m app.migrate_tenants", embedded=("postgres",))
 
@@ -63,8 +63,9 @@ def prepare(needs: Needs) -> Settings:
         settings = Settings.from_env()
     except SettingsError as exc:
         fail(str(exc), code=2)
-    if needs.dev_admin_key and not settings.admin_api_key:
-        settings = replace(settings, admin_api_key=secrets.token_urlsafe(32))
+    if needs.dev_secrets:
+        settings = replace(settings, admin_api_key=settings.admin_api_key or secrets.token_urlsafe(32),
+                           monitoring_password=settings.monitoring_password or secrets.token_urlsafe(12))
     set_up_process(settings, stream=sys.stderr if needs.stdout_is_output else sys.stdout, traces=needs.traces)
     missing = [name for name in needs.required if not getattr(settings, name.lower())]
     if missing:

@@ -41,6 +41,7 @@ def print_banner(settings: Settings, demo_token: str, host: str, port: int) -> N
         f"  API docs       {base}/schema  (Swagger UI: {base}/schema/swagger)",
         f"  Health         {base}/health",
         f"  Metrics        {base}/metrics",
+        f"  Dashboard      {base}/monitoring/  (any user name, password {settings.monitoring_password})",
         f"  Demo token     {demo_token}",
         f"  Admin key      {settings.admin_api_key}",
         f"  PostgreSQL     {without_password(settings.database_url)}",

@@ -63,6 +63,11 @@ def openapi_config(version: str) -> OpenAPIConfig:
                     security_scheme_in="header",
                     description="The operator's admin key (ADMIN_API_KEY).",
                 ),
+                "MonitoringPassword": SecurityScheme(
+                    type="http",
+                    scheme="basic",
+                    description="Monitoring pages and the detailed health report: any user name, MONITORING_PASSWORD.",
+                ),
             }
         ),
     )

@@ -68,7 +68,13 @@ class Settings:
     metrics_tenant_labels: int = 100
     """Tenants per process that get their own label in `tenant_requests_total`; later ones count as `other`."""
     slow_request_ms: float = 500.0
-    """Requests at least this slow are marked `slow` in their access line and also written to performance.log."""
+    """Requests at least this slow are marked `slow` in their access line, written to performance.log and
+    listed by the dashboard's slowest requests."""
+    monitoring_password: str = field(default="", repr=False)
+    """Password (HTTP basic auth, any user name) for `/monitoring/` and `/health/detailed`; the admin key works too.
+    Empty: only the admin key. `app dev` generates one."""
+    monitoring_recording: bool = True
+    """Whether each worker records its requests for the dashboard (in process, flushed to Redis every second)."""
 
     def __post_init__(self) -> None:
         """Refuse values that would fail later in a less clear way."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.processes import clean_env, free_port, stop_process_group, wait_until_up
-from tests.support.tenants import ADMIN_KEY
+from tests.support.tenants import ADMIN_KEY, MONITORING_PASSWORD
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ def app_env(**variables: str) -> dict[str, str]:
 
     `variables` names the servers (DATABASE_URL, REDIS_URL: pass `**server_urls`) and any other setting.
     """
-    defaults = {"ADMIN_API_KEY": ADMIN_KEY, "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "4", "LOG_LEVEL": "WARNING"}
+    defaults = {"ADMIN_API_KEY": ADMIN_KEY, "MONITORING_PASSWORD": MONITORING_PASSWORD, "DB_POOL_MIN_SIZE": "1",
+                "DB_POOL_MAX_SIZE": "4", "LOG_LEVEL": "WARNING"}
     return clean_env(**{**defaults, **variables})
 
 

@@ -15,6 +15,8 @@ ADMIN_KEY = "test-admin-key-0123456789abcdef"
 """The admin key of every app the tests start (in process or as `app run`)."""
 ADMIN_HEADERS = {"X-ADMIN-KEY": ADMIN_KEY}
 """Headers authenticating as the operator."""
+MONITORING_PASSWORD = "test-monitoring-password"
+"""The MONITORING_PASSWORD of every app the tests start (basic auth for /monitoring/ and /health/detailed)."""
 TRUSTED_REDIS_SECONDS = 10.0
 """How long the app may take to trust Redis reads again (the listener retries every second)."""
 

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
+from loguru import logger
 from redis.asyncio import Redis
 
 from app.db import ENGINE
+from app.monitoring.shared import Shared
 from app.telemetry import system_usage
 from app.tenants.fleet import RunOptions, run_migrations
 
 CHECK_DEADLINE_SECONDS = 2.0
 PENDING_CACHE_SECONDS = 30.0
-HISTORY_SIZE = 50
+Status = Literal["healthy", "degraded", "unhealthy"]
 
 
 class CheckResult(msgspec.Struct):
@@ -57,40 +58,38 @@ async def check_redis(redis: Redis) -> CheckResult:
     return await _probe(redis.ping)
 
 
-class HealthMonitor:
-    """Runs the detailed check and remembers the last results.
+def overall_status(database: CheckResult, cache: CheckResult) -> Status:
+    """`unhealthy` without PostgreSQL, `degraded` without Redis, else `healthy`."""
+    if database.status != "up":
+        return "unhealthy"
+    return "degraded" if cache.status != "up" else "healthy"
 
-    `history` is written here and read by nobody yet: the monitoring dashboard (SPEC O6, its
-    health-history panel) is what it is kept for.
+
+class HealthMonitor:
+    """Runs the detailed check: once for all concurrent callers, the tenants' migration scan kept 30 s.
+
+    The scan reads every tenant's migration table, so its cost grows with the fleet: it runs at
+    most once per PENDING_CACHE_SECONDS, in the background once a first result exists (callers
+    get the last count meanwhile), and the report around it is shared by concurrent callers.
     """
 
-    def __init__(self, service: str, version: str) -> None:
+    def __init__(self, service: str, version: str, redis: Redis) -> None:
         self.service = service
         self.version = version
+        self.redis = redis
         self.started = time.monotonic()
-        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_SIZE)
-        self._pending: tuple[float, int | None] = (0.0, None)
+        self.pending = Shared(_count_pending, PENDING_CACHE_SECONDS, serve_stale=True)
+        self.report = Shared(self._compute, fresh_seconds=0.0)
 
-    async def pending_tenants(self) -> int | None:
-        """Tenants with migrations not yet applied (read-only check, cached); None if unknown."""
-        expires, value = self._pending
-        if time.monotonic() < expires:
-            return value
-        try:
-            summary = await run_migrations(RunOptions(jobs=1, check=True))
-            value = summary.count("pending")
-        except Exception:
-            value = None
-        self._pending = (time.monotonic() + PENDING_CACHE_SECONDS, value)
-        return value
-
-    async def detailed(self, redis: Redis) -> dict[str, Any]:
+    async def detailed(self) -> dict[str, Any]:
         """The full report; `unhealthy` without PostgreSQL, `degraded` without Redis."""
-        database, cache = await check_database(), await check_redis(redis)
-        pending = await self.pending_tenants() if database.status == "up" else None
-        status = "unhealthy" if database.status != "up" else "degraded" if cache.status != "up" else "healthy"
-        report = {
-            "status": status,
+        return await self.report.get()
+
+    async def _compute(self) -> dict[str, Any]:
+        database, cache = await check_database(), await check_redis(self.redis)
+        pending = await self.pending.get() if database.status == "up" else None
+        return {
+            "status": overall_status(database, cache),
             "timestamp": datetime.now(UTC).isoformat(),
             "service": self.service,
             "version": self.version,
@@ -102,5 +101,13 @@ class HealthMonitor:
                 "system": system_usage(),
             },
         }
-        self.history.append(report)
-        return report
+
+
+async def _count_pending() -> int | None:
+    """Tenants with migrations not yet applied (read-only check); None if it could not be read."""
+    try:
+        summary = await run_migrations(RunOptions(jobs=1, check=True))
+    except Exception as exc:
+        logger.warning("health: could not count pending migrations: {}", type(exc).__name__)
+        return None
+    return summary.count("pending")

@@ -1,4 +1,4 @@
-"""`/health` (liveness), `/health/ready` (readiness) and `/health/detailed` (O4). No token needed."""
+"""`/health` (liveness) and `/health/ready` (readiness), public; `/health/detailed` (O4) for operators."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Any
 
 from litestar import Controller, Request, get
 
-from app.errors import ServiceUnavailable
+from app.errors import ServiceUnavailable, problem
 from app.monitoring.checks import check_database
+from app.monitoring.credentials import monitoring_guard
 from app.openapi import problem_responses
 
 
@@ -30,8 +31,16 @@ class HealthController(Controller):
             raise ServiceUnavailable("PostgreSQL does not answer; the service cannot serve requests.")
         return {"status": "ready", "database_ms": database.response_time_ms}
 
-    @get("/detailed", summary="Every dependency, migrations and system usage")
+    @get("/detailed", summary="Every dependency, migrations and system usage", guards=[monitoring_guard],
+         responses=problem_responses(401, 503), security=[{"AdminKey": []}, {"MonitoringPassword": []}])
     async def detailed(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        """`healthy`, `degraded` (Redis down) or `unhealthy` (PostgreSQL down), with each check."""
-        report: dict[str, Any] = await request.app.state.health.detailed(request.app.state.redis)
+        """`healthy`, `degraded` (Redis down) or `unhealthy` (PostgreSQL down: 503), with each check.
+
+        Concurrent callers share one computation; the tenants' pending migrations are counted at
+        most every 30 s (the last count is answered while a new one runs).
+        """
+        report: dict[str, Any] = await request.app.state.health.detailed()
+        if report["status"] == "unhealthy":
+            raise problem(503, "PostgreSQL does not answer; the service cannot serve requests.", "service-unavailable",
+                          extra={"report": report}, headers={"Retry-After": "5"})
         return report

@@ -5,20 +5,36 @@ Telemetry knows no domain: what it reports of tenancy (the registry's counts) is
 """
 
 from app.telemetry.client_metrics import timed_redis
+from app.telemetry.finished import FinishedRequest, RequestObserver
 from app.telemetry.gauges import ReadRegistry, RegistryCounts
-from app.telemetry.metrics import auth_failures, auth_successes, token_cache_hits, token_cache_misses
+from app.telemetry.metrics import (
+    UNMATCHED,
+    ProcessCounts,
+    auth_failures,
+    auth_successes,
+    normalized_method,
+    process_counts,
+    token_cache_hits,
+    token_cache_misses,
+)
 from app.telemetry.plugin import TelemetryConfig, TelemetryPlugin
 from app.telemetry.process import set_up_process
 from app.telemetry.system import system_usage
 from app.telemetry.tracing import tracing_problems
 
 __all__ = [
+    "UNMATCHED",
+    "FinishedRequest",
+    "ProcessCounts",
     "ReadRegistry",
     "RegistryCounts",
+    "RequestObserver",
     "TelemetryConfig",
     "TelemetryPlugin",
     "auth_failures",
     "auth_successes",
+    "normalized_method",
+    "process_counts",
     "set_up_process",
     "system_usage",
     "timed_redis",

@@ -33,15 +33,22 @@ class BufferedCounter:
     def __init__(self, counter: Counter) -> None:
         self.counter = counter
         self.pending: dict[tuple[str, ...], float] = {}
+        self.published = 0.0
+        """Everything handed to the counter so far, all labels together (this process)."""
         _BUFFERS.append(self)
 
     def inc(self, *labels: str) -> None:
         """Count one, under these label values (none for a counter without labels)."""
         self.pending[labels] = self.pending.get(labels, 0.0) + 1.0
 
+    def total(self) -> int:
+        """Everything counted in this process since it started, all labels together."""
+        return int(self.published + sum(self.pending.values()))
+
     def publish(self) -> None:
         """Add the pending counts to the counter."""
         pending, self.pending = self.pending, {}
+        self.published += sum(pending.values())
         for labels, amount in pending.items():
             (self.counter.labels(*labels) if labels else self.counter).inc(amount)
 

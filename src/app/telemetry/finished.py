@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(slots=True)
@@ -21,3 +22,13 @@ class FinishedRequest:
     tenant: str | None
     exception_type: str | None
     client: str | None
+
+
+class RequestObserver(Protocol):
+    """Told of each HTTP request as it starts and once it is answered (on the request path: keep it cheap)."""
+
+    def started(self) -> None:
+        """A request began."""
+
+    def finished(self, request: FinishedRequest) -> None:
+        """A request was answered (or failed)."""

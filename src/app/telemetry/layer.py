@@ -22,9 +22,8 @@ from litestar.enums import ScopeType
 from opentelemetry.trace import Span
 
 from app.telemetry.access import AccessLog
-from app.telemetry.finished import FinishedRequest
+from app.telemetry.finished import FinishedRequest, RequestObserver
 from app.telemetry.logging import REQUEST_ID
-from app.telemetry.metrics import RequestMetrics
 from app.telemetry.tracing import PROPAGATION_HEADERS, RequestTracer
 
 if TYPE_CHECKING:
@@ -52,23 +51,27 @@ async def remember_exception(exception: Exception, scope: Scope) -> None:
 
 
 class RequestLayer:
-    """ASGI wrapper; each signal is optional (None when switched off)."""
+    """ASGI wrapper; each signal is optional (None, or no observer, when switched off).
 
-    def __init__(self, app: ASGIApp, tracer: RequestTracer | None, metrics: RequestMetrics | None,
+    `observers` are told of every request: the request metrics, and whatever else the app hands
+    the telemetry plugin (the monitoring dashboard's recorder).
+    """
+
+    def __init__(self, app: ASGIApp, tracer: RequestTracer | None, observers: tuple[RequestObserver, ...],
                  access: AccessLog | None) -> None:
         self.app = app
         self.tracer = tracer
-        self.metrics = metrics
+        self.observers = observers
         self.access = access
 
     @classmethod
-    def installer(cls, tracer: RequestTracer | None, metrics: RequestMetrics | None, access: AccessLog | None
-                  ) -> Callable[[Litestar], None]:
+    def installer(cls, tracer: RequestTracer | None, observers: tuple[RequestObserver, ...],
+                  access: AccessLog | None) -> Callable[[Litestar], None]:
         """An `on_startup` hook that wraps the app's ASGI handler in the layer (once, however often it starts)."""
 
         def install(app: Litestar) -> None:
             if not isinstance(app.asgi_handler, cls):
-                app.asgi_handler = cls(app.asgi_handler, tracer, metrics, access)
+                app.asgi_handler = cls(app.asgi_handler, tracer, observers, access)
 
         return install
 
@@ -100,8 +103,8 @@ class RequestLayer:
                 message["headers"] = [*message.get("headers", ()), *extra_headers]
             await send(message)
 
-        if self.metrics is not None:
-            self.metrics.started()
+        for observer in self.observers:
+            observer.started()
         try:
             await self.app(scope, receive, send_with_ids)
         except Exception as exc:
@@ -115,8 +118,8 @@ class RequestLayer:
 
     def _report(self, request: FinishedRequest, span: Span | None, context_token: object) -> None:
         """Hand the finished request to each signal that is on."""
-        if self.metrics is not None:
-            self.metrics.finished(request)
+        for observer in self.observers:
+            observer.finished(request)
         if span is not None:
             RequestTracer.finish(span, context_token, request)
         if self.access is not None:

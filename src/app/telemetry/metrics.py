@@ -18,6 +18,7 @@ import os
 import time
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
@@ -70,6 +71,21 @@ query_errors = BufferedCounter(DB_QUERY_ERRORS)
 query_durations = BufferedHistogram(DB_QUERY_DURATION, CLIENT_BUCKETS)
 redis_durations = BufferedHistogram(REDIS_DURATION, CLIENT_BUCKETS)
 redis_errors = BufferedCounter(REDIS_ERRORS)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessCounts:
+    """What this process counted since it started, all labels together (for the monitoring dashboard)."""
+
+    db_queries: int
+    """SQL statements run (counted only while metrics are on: the timed connection counts them)."""
+    token_cache_hits: int
+    token_cache_misses: int
+
+
+def process_counts() -> ProcessCounts:
+    """The cumulative counts of the calling process, published or not."""
+    return ProcessCounts(queries_run.total(), token_cache_hits.total(), token_cache_misses.total())
 
 
 def normalized_method(method: str) -> str:

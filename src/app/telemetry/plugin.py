@@ -24,6 +24,7 @@ from app.telemetry.access import AccessLog
 from app.telemetry.buffered import publishing
 from app.telemetry.client_metrics import TimedConnection
 from app.telemetry.exposition import MetricsController
+from app.telemetry.finished import RequestObserver
 from app.telemetry.gauges import ReadRegistry, sampling
 from app.telemetry.layer import RequestLayer, remember_exception
 from app.telemetry.metrics import MULTIPROCESS, RequestMetrics
@@ -53,13 +54,16 @@ class TelemetryConfig:
     """Tenants per process that get their own label in `tenant_requests_total`; later ones are `other`."""
     read_registry: ReadRegistry | None = None
     """Reads tenants by status and the migration ledger's totals for the gauges (tenancy hands it in)."""
+    observers: tuple[RequestObserver, ...] = ()
+    """Told of every request besides the metrics (the monitoring dashboard's recorder)."""
 
     @classmethod
-    def from_settings(cls, settings: Settings, read_registry: ReadRegistry | None = None) -> TelemetryConfig:
+    def from_settings(cls, settings: Settings, read_registry: ReadRegistry | None = None,
+                      observers: tuple[RequestObserver, ...] = ()) -> TelemetryConfig:
         """The telemetry `settings` ask for."""
         return cls(metrics=settings.metrics_enabled, access_log=settings.access_log, log_level=settings.log_level,
                    slow_request_ms=settings.slow_request_ms, tenant_labels=settings.metrics_tenant_labels,
-                   read_registry=read_registry)
+                   read_registry=read_registry, observers=observers)
 
     @property
     def connection_class(self) -> type[asyncpg.Connection]:
@@ -88,9 +92,10 @@ class TelemetryPlugin(InitPlugin):
         if metrics is not None:
             app_config.route_handlers.append(MetricsController)
         app_config.lifespan.append(_signals_running(metrics is not None, access, self.config.read_registry))
-        if tracer is not None or metrics is not None or access is not None:
+        observers = ((metrics,) if metrics is not None else ()) + self.config.observers
+        if tracer is not None or observers or access is not None:
             app_config.after_exception.append(remember_exception)
-            app_config.on_startup.append(RequestLayer.installer(tracer, metrics, access))
+            app_config.on_startup.append(RequestLayer.installer(tracer, observers, access))
         return app_config
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from litestar.datastructures import State
 
@@ -13,8 +13,9 @@ from app import db
 from app.background import stop_task
 from app.settings import Settings
 from app.telemetry import RegistryCounts
-from app.tenants import registry
+from app.tenants import outbox, registry
 from app.tenants.fleet import ledger
+from app.tenants.fleet.ledger import RunSummary
 from app.tenants.fleet.schema import migrate_shared
 from app.tenants.invalidation import InvalidationListener
 from app.tenants.rate_limit import TenantRateLimiter
@@ -51,6 +52,12 @@ async def tenancy(state: State, settings: Settings) -> AsyncIterator[None]:
         await redis.aclose()
 
 
+def listener_state(state: State) -> tuple[bool, bool]:
+    """Whether this worker's invalidation listener is subscribed, and whether it trusts Redis's token records."""
+    listener: InvalidationListener = state.invalidation
+    return listener.connected.is_set(), listener.store.trusted
+
+
 @asynccontextmanager
 async def standalone_service(settings: Settings) -> AsyncIterator[TenantService]:
     """A TenantService outside the web app, on a small pool, with the shared schema migrated.
@@ -72,3 +79,19 @@ async def registry_counts() -> RegistryCounts:
     by_status = await registry.tenants_by_status()
     runs, failures = await ledger.totals()
     return RegistryCounts(tenants_by_status=by_status, migration_runs=runs, migration_failures=failures)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetActivity:
+    """What tenancy does besides answering requests, for the monitoring dashboard."""
+
+    tenants_by_status: dict[str, int]
+    recent_runs: list[RunSummary]
+    """The last fleet migration runs that attempted something, newest first."""
+    outbox_backlog: int
+    """Redis writes the token outbox still owes."""
+
+
+async def fleet_activity(runs: int = 10) -> FleetActivity:
+    """Tenants by status, the last `runs` migration runs and the outbox backlog (three small queries)."""
+    return FleetActivity(await registry.tenants_by_status(), await ledger.recent_runs(runs), await outbox.backlog())

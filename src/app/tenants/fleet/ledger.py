@@ -87,6 +87,40 @@ async def totals() -> tuple[int, int]:
     return int(row["runs"]), int(row["failures"])
 
 
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One fleet run as the ledger saw it: when, how long, how many schemas it migrated or failed."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    schemas_migrated: int
+    schemas_failed: int
+
+    @property
+    def duration_ms(self) -> float:
+        """From the run's first attempt starting to its last one finishing."""
+        return (self.finished_at - self.started_at).total_seconds() * 1000
+
+
+_RECENT_RUNS = (
+    "SELECT run_id::text AS run_id, min(started_at) AS started_at, max(finished_at) AS finished_at,"
+    " count(DISTINCT schema_name) FILTER (WHERE status = 'applied') AS migrated,"
+    " count(DISTINCT schema_name) FILTER (WHERE status = 'failed') AS failed"
+    f" FROM {SHARED_SCHEMA}.migration_ledger GROUP BY run_id ORDER BY min(started_at) DESC LIMIT {{limit}}"
+)
+
+
+async def recent_runs(limit: int = 10) -> list[RunSummary]:
+    """The last `limit` runs that attempted at least one migration, newest first.
+
+    A run that found every schema up to date attempted nothing, so it left no row here.
+    """
+    rows = await MigrationLedger.raw(_RECENT_RUNS.format(limit=int(limit)))
+    return [RunSummary(row["run_id"], row["started_at"], row["finished_at"], int(row["migrated"]), int(row["failed"]))
+            for row in rows]
+
+
 def _row(run_id: str, slug: str | None, schema: str, attempt: Attempt) -> MigrationLedger:
     return MigrationLedger(
         run_id=run_id,
