@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 from litestar import Litestar
+from loguru import logger
 from redis.asyncio import Redis
 
 # Every request is traced in tests (spans are asserted on); set before the tracer provider exists.
@@ -25,6 +26,7 @@ from app.asgi import create_app
 from app.embedded import start_postgres, start_valkey
 from app.settings import Settings
 from app.telemetry import set_up_process
+from app.telemetry.logging import json_line
 from tests.support.lifespan import migrate_shared_schema, running_lifespan
 from tests.support.servers import LiveServer, app_env, serving
 from tests.support.tenants import (
@@ -130,3 +132,12 @@ def live_server(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFa
     """`python -m app run` on a free port with a pool of at most 4 connections."""
     with serving(app_env(**server_urls), tmp_path_factory.mktemp("live") / "server.log") as server:
         yield server
+
+
+@pytest.fixture
+def captured() -> Iterator[list[str]]:
+    """Lines loguru formats with our JSON formatter, at every level."""
+    lines: list[str] = []
+    sink = logger.add(lines.append, format=json_line, level="DEBUG")
+    yield lines
+    logger.remove(sink)

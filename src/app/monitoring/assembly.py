@@ -38,6 +38,7 @@ async def dashboard(state: State, settings: Settings, recorder: Recorder | None,
         listening, trusted = listener_state(state)
         return WorkerReport(id=WORKER_ID, pid=os.getpid(), started=started,
                             in_flight=recorder.in_flight if recorder is not None else 0,
+                            requests=recorder.recorded if recorder is not None else 0,
                             listener_connected=listening, redis_trusted=trusted)
 
     health = HealthSampler(state.redis, clock)

@@ -199,6 +199,8 @@ class Worker(msgspec.Struct, kw_only=True):
     pid: int
     uptime_seconds: float
     in_flight: int
+    requests: int
+    """Requests it recorded since it started."""
     listener_connected: bool
     """Whether its tenant invalidation listener is subscribed to Redis."""
     redis_trusted: bool

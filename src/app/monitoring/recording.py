@@ -95,6 +95,8 @@ class Recorder:
         self.slow_request_ms = slow_request_ms
         self.clock = clock
         self.in_flight = 0
+        self.recorded = 0
+        """Requests handed to the flusher since the recorder started (this worker's share of the totals)."""
         self.window: Window | None = None
 
     def started(self) -> None:
@@ -139,6 +141,7 @@ class Recorder:
         """The window recorded so far (None if no request came), replaced by a new empty one."""
         window, self.window = self.window, None
         if window is not None:
+            self.recorded += window.requests
             window.slow.sort(key=lambda kept: kept.duration_ms, reverse=True)
             del window.slow[SLOW_KEPT:]
         return window

@@ -37,7 +37,8 @@ class MonitoringController(Controller):
          responses=problem_responses(401), security=[{"AdminKey": []}, {"MonitoringPassword": []}])
     async def page(self, request: Request[Any, Any, Any]) -> Response[bytes] | Redirect:
         """The page; it reads `api/metrics` every 5 s. `/monitoring` redirects here (relative asset URLs)."""
-        if not request.url.path.endswith("/"):
+        raw_path: bytes = request.scope.get("raw_path") or b"/"  # Litestar strips the trailing slash from `path`
+        if not raw_path.endswith(b"/"):
             return Redirect(path="/monitoring/")
         return Response(_page(), media_type=MediaType.HTML,
                         headers={"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-store"})

@@ -45,7 +45,7 @@ RECENT_SECONDS = 300
 RATE_SECONDS = 60
 LATENCY_MINUTES = 5
 HOURS = 24
-TTL = {"rt": 3600, "latency": 600, "day": 8 * 86400, "hour": 26 * 3600, "today": 2 * 86400,
+TTL = {"rt": 3600, "latency": 600, "day": 8 * 86400, "hour": 26 * 3600, "daily": 2 * 86400,
        "slow": 25 * 3600, "workers": 86400, "health": 86400}
 
 
@@ -86,13 +86,13 @@ def write_window(pipe: Pipeline, window: Window, deltas: Deltas) -> None:
     _write_day(pipe, day, window, deltas)
     _write_hour(pipe, hour, window)
     _write_endpoints(pipe, day, window)
-    _write_counted(pipe, key("errors", day), window.exceptions, TTL["today"])
+    _write_counted(pipe, key("errors", day), window.exceptions, TTL["daily"])
     if window.tenants:
         tenants = key("tenants", day)
         for slug, count in window.tenants.items():
             pipe.zincrby(tenants, count, slug)
         pipe.zremrangebyrank(tenants, 0, -(TENANT_CAP + 1))
-        pipe.expire(tenants, TTL["today"])
+        pipe.expire(tenants, TTL["daily"])
     if window.slow:
         slow = key("slow", hour)
         pipe.zadd(slow, {_encode_slow(entry): entry.duration_ms for entry in window.slow})
@@ -141,7 +141,7 @@ def _write_endpoints(pipe: Pipeline, day: str, window: Window) -> None:
     for (method, route), (count, total_ms) in window.endpoints.items():
         pipe.hincrby(endpoints, f"{method} {route}", int(count))
         pipe.hincrbyfloat(endpoints, f"{method} {route}\tms", round(total_ms, 3))
-    pipe.expire(endpoints, TTL["today"])
+    pipe.expire(endpoints, TTL["daily"])
 
 
 def _write_counted(pipe: Pipeline, name: str, counts: Mapping[Any, float], ttl: int) -> None:
@@ -174,6 +174,7 @@ class WorkerReport(msgspec.Struct, kw_only=True):
     pid: int
     started: float
     in_flight: int
+    requests: int
     listener_connected: bool
     redis_trusted: bool
 
@@ -279,6 +280,7 @@ async def _read_workers(redis: Redis, worker_ids: list[bytes], now: float) -> li
         if raw is not None:
             report = msgspec.json.decode(raw, type=WorkerReport)
             workers.append(Worker(id=report.id, pid=report.pid, uptime_seconds=round(now - report.started, 1),
-                                  in_flight=report.in_flight, listener_connected=report.listener_connected,
-                                  redis_trusted=report.redis_trusted, last_seen=float(last_seen or now)))
+                                  in_flight=report.in_flight, requests=report.requests,
+                                  listener_connected=report.listener_connected, redis_trusted=report.redis_trusted,
+                                  last_seen=float(last_seen or now)))
     return sorted(workers, key=lambda worker: worker.id)

