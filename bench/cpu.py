@@ -1,4 +1,4 @@
-"""CPU per request of the service, in process, one telemetry configuration at a time.
+"""CPU per request of the service, in process, one telemetry configuration at a time (and the dashboard's recording).
 
     uv run python bench/cpu.py                         # every side, 3 rounds of 12,000 requests
     uv run python bench/cpu.py off on --rounds 5
@@ -30,19 +30,21 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
-OFF = {"OTEL_SDK_DISABLED": "true", "METRICS_ENABLED": "false", "ACCESS_LOG": "false", "LOG_LEVEL": "WARNING"}
+OFF = {"OTEL_SDK_DISABLED": "true", "METRICS_ENABLED": "false", "ACCESS_LOG": "false", "LOG_LEVEL": "WARNING",
+       "MONITORING_RECORDING": "false"}
 TRACING = {**OFF, "OTEL_SDK_DISABLED": "false"}
 SIDES: dict[str, dict[str, str]] = {
     "off": OFF,
-    "on": {"METRICS_ENABLED": "true", "ACCESS_LOG": "true", "LOG_LEVEL": "INFO"},
+    "on": {"METRICS_ENABLED": "true", "ACCESS_LOG": "true", "LOG_LEVEL": "INFO", "MONITORING_RECORDING": "true"},
     "metrics": {**OFF, "METRICS_ENABLED": "true"},
+    "recording": {**OFF, "MONITORING_RECORDING": "true"},
     "access-log": {**OFF, "ACCESS_LOG": "true", "LOG_LEVEL": "INFO"},
     "tracing-unrecorded": {**TRACING, "OTEL_TRACES_SAMPLER_ARG": "0"},
     "tracing": TRACING,
     "tracing-always": {**TRACING, "OTEL_TRACES_SAMPLER": "parentbased_always_on"},
 }
 """Each side's telemetry settings; every side with tracing exports to the sink."""
-CLEARED = ("LOG_DIR", "LOG_LEVEL", "ACCESS_LOG", "METRICS_ENABLED")
+CLEARED = ("LOG_DIR", "LOG_LEVEL", "ACCESS_LOG", "METRICS_ENABLED", "MONITORING_RECORDING")
 
 
 def main() -> int:

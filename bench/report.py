@@ -1,7 +1,9 @@
 """The comparison: pick each side's figure, compute ratios, print the table, write the JSON.
 
-Sides are named `baseline`, `service-off` (telemetry off) and `service-on` (full telemetry); a run
-has the baseline plus one or both service sides.
+Sides are named `baseline`, `service-off` (telemetry and dashboard recording off) and `service-on`
+(full telemetry and recording); a run has the baseline plus one or both service sides. The
+`--telemetry dashboard` run has `service-plain` (everything off) and `service-recording` (only the
+dashboard's recording on) instead, and reports the recording's cost.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ from typing import Any
 from load import Figures
 
 BASELINE, OFF, ON = "baseline", "service-off", "service-on"
-LABELS = {BASELINE: "baseline (bare)", OFF: "service, telemetry off", ON: "service, telemetry on"}
+PLAIN, RECORDING = "service-plain", "service-recording"
+LABELS = {BASELINE: "baseline (bare)", OFF: "service, telemetry off", ON: "service, telemetry on",
+          PLAIN: "service, all off", RECORDING: "service, dashboard recording"}
 GOAL_ON_OVER_BASELINE = 0.45
 """service with full telemetry / baseline, throughput: at least this."""
 GOAL_MAX_TELEMETRY_COST = 0.20
 """1 - on/off, throughput: at most this (telemetry may cost a fifth of the throughput)."""
+GOAL_MAX_RECORDING_COST = 0.05
+"""1 - recording/plain, throughput: at most this (the dashboard's recording on the request path)."""
 WIDTH = 30
+GOAL_LABELS = {"on_over_baseline": "service(on)/baseline", "telemetry_cost": "telemetry cost",
+               "recording_cost": "recording cost"}
 
 
 def best(rounds: list[Figures]) -> Figures:
@@ -36,12 +44,12 @@ def ratios(side: Figures, reference: Figures) -> dict[str, float]:
     }
 
 
-def telemetry_cost(rounds: dict[str, list[Figures]]) -> dict[str, Any] | None:
+def telemetry_cost(rounds: dict[str, list[Figures]], on_side: str = ON, off_side: str = OFF) -> dict[str, Any] | None:
     """1 - on/off throughput from the best rounds, plus the same per round pair; None without both sides."""
-    if ON not in rounds or OFF not in rounds:
+    if on_side not in rounds or off_side not in rounds:
         return None
-    on, off = best(rounds[ON]), best(rounds[OFF])
-    per_round = [round(1 - a.rps / b.rps, 3) for a, b in zip(rounds[ON], rounds[OFF], strict=True)]
+    on, off = best(rounds[on_side]), best(rounds[off_side])
+    per_round = [round(1 - a.rps / b.rps, 3) for a, b in zip(rounds[on_side], rounds[off_side], strict=True)]
     return {
         "throughput": round(1 - on.rps / off.rps, 3),
         "on_over_off": ratios(on, off),
@@ -55,6 +63,7 @@ def summary(rounds: dict[str, list[Figures]]) -> dict[str, Any]:
     chosen = {side: best(runs) for side, runs in rounds.items()}
     over_baseline = {side: ratios(figures, chosen[BASELINE]) for side, figures in chosen.items() if side != BASELINE}
     cost = telemetry_cost(rounds)
+    recording = telemetry_cost(rounds, RECORDING, PLAIN)
     goals: dict[str, Any] = {}
     if ON in over_baseline:
         value = over_baseline[ON]["throughput"]
@@ -69,7 +78,14 @@ def summary(rounds: dict[str, list[Figures]]) -> dict[str, Any]:
             "value": cost["throughput"],
             "met": cost["throughput"] <= GOAL_MAX_TELEMETRY_COST,
         }
-    return {"chosen": chosen, "over_baseline": over_baseline, "telemetry_cost": cost, "goals": goals}
+    if recording is not None:
+        goals["recording_cost"] = {
+            "goal": f"<= {GOAL_MAX_RECORDING_COST:.0%}",
+            "value": recording["throughput"],
+            "met": recording["throughput"] <= GOAL_MAX_RECORDING_COST,
+        }
+    return {"chosen": chosen, "over_baseline": over_baseline, "telemetry_cost": cost, "recording_cost": recording,
+            "goals": goals}
 
 
 def table(rounds: dict[str, list[Figures]]) -> str:
@@ -83,15 +99,17 @@ def table(rounds: dict[str, list[Figures]]) -> str:
         )
     for side, ratio in result["over_baseline"].items():
         rows.append(_ratio_row(f"{side.removeprefix('service-')} / baseline", ratio))
-    if (cost := result["telemetry_cost"]) is not None:
-        rows.append(_ratio_row("on / off", cost["on_over_off"]))
-        per_round = ", ".join(f"{value:.1%}" for value in cost["per_round"])
-        rows.append(
-            f"{'telemetry cost (1 - on/off)':<{WIDTH}}{cost['throughput']:>12.1%}"
-            f"   (per round: {per_round}; median {cost['per_round_median']:.1%})"
-        )
+    for key, pair, name in (("telemetry_cost", "on / off", "telemetry cost (1 - on/off)"),
+                            ("recording_cost", "recording / plain", "recording cost (1 - rec/plain)")):
+        if (cost := result[key]) is not None:
+            rows.append(_ratio_row(pair, cost["on_over_off"]))
+            per_round = ", ".join(f"{value:.1%}" for value in cost["per_round"])
+            rows.append(
+                f"{name:<{WIDTH}}{cost['throughput']:>12.1%}"
+                f"   (per round: {per_round}; median {cost['per_round_median']:.1%})"
+            )
     for name, goal in result["goals"].items():
-        label = "service(on)/baseline" if name == "on_over_baseline" else "telemetry cost"
+        label = GOAL_LABELS[name]
         rows.append(f"goal {label} {goal['goal']}: {'met' if goal['met'] else 'NOT met'}")
     return "\n".join(rows)
 
@@ -111,6 +129,7 @@ def write_json(
         "sides": {side: figures.as_dict() for side, figures in result["chosen"].items()},
         "ratio_over_baseline": result["over_baseline"],
         "telemetry_cost": result["telemetry_cost"],
+        "recording_cost": result["recording_cost"],
         "goals": result["goals"],
         "telemetry_checks": checks,
         "rounds": {side: [figures.as_dict() for figures in runs] for side, runs in rounds.items()},

@@ -1,9 +1,11 @@
 """Benchmark: the service's GET /items against a bare Litestar + asyncpg baseline (SPEC L2).
 
-    uv run python bench/run.py [--telemetry compare|on|off] [--duration 10] [--connections 32] [--rounds 2]
+    uv run python bench/run.py [--telemetry compare|on|off|dashboard] [--duration 10] [--connections 32] [--rounds 2]
 
 `--telemetry compare` (the default) measures three sides in alternating rounds: the baseline, the
 service with telemetry off and the service with full telemetry (spans exported to a local OTLP sink).
+`--telemetry dashboard` measures the baseline, the service with everything off, and the same with
+only the dashboard's request recording on: the recording's own cost.
 
 See bench/README.md for what is compared and how to read the output.
 """
@@ -29,15 +31,18 @@ from typing import Any
 import fixtures
 from load import Figures, LoadSpec, check_clean, require_wrk, run_wrk
 from processes import BenchError, Server, cpu_seconds, ensure_port_free, spawn, stop, wait_ready
-from report import BASELINE, OFF, ON, table, write_json
+from report import BASELINE, OFF, ON, PLAIN, RECORDING, table, write_json
 from sides import (
     OFF_ENV,
     ON_ENV,
+    RECORDING_ENV,
     final_sink_counts,
     log_check,
     metrics_check,
     off_env,
     on_env,
+    recording_check,
+    recording_env,
     require_exports,
     start_sink,
 )
@@ -45,7 +50,8 @@ from sides import (
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 LIST_PATH = f"/items?limit={fixtures.ITEM_COUNT}"
-SIDES = {"compare": (BASELINE, OFF, ON), "on": (BASELINE, ON), "off": (BASELINE, OFF)}
+SIDES = {"compare": (BASELINE, OFF, ON), "on": (BASELINE, ON), "off": (BASELINE, OFF),
+         "dashboard": (BASELINE, PLAIN, RECORDING)}
 """The sides each --telemetry mode measures, in the order every round runs them."""
 SETTLE_SECONDS = 1.0
 """Pause after each wrk run, so the telemetry-on side's exporter drains its queue before the next side runs."""
@@ -63,7 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--telemetry",
         choices=sorted(SIDES),
         default="compare",
-        help="service with full telemetry (on), without (off), or both side by side (compare, default)",
+        help="service with full telemetry (on), without (off), both side by side (compare, default), or "
+        "without telemetry, with and without the dashboard's recording (dashboard)",
     )
     parser.add_argument(
         "--traces-sampler",
@@ -127,7 +134,8 @@ def bench(args: argparse.Namespace, servers: list[Server]) -> int:
     """Prepare data, start the sides (appended to `servers`), measure, check the telemetry, report."""
     sides = SIDES[args.telemetry]
     load_at_start = [round(load, 2) for load in os.getloadavg()]
-    ports = {BASELINE: args.baseline_port, OFF: args.service_off_port, ON: args.service_port}
+    ports = {BASELINE: args.baseline_port, OFF: args.service_off_port, ON: args.service_port,
+             PLAIN: args.service_off_port, RECORDING: args.service_port}
     for port in [ports[side] for side in sides] + ([args.sink_port] if ON in sides else []):
         ensure_port_free(port)
     scratch = Path(tempfile.mkdtemp(prefix="cobreja-bench-"))
@@ -154,6 +162,9 @@ def bench(args: argparse.Namespace, servers: list[Server]) -> int:
     targets = {side: (server, {} if side == BASELINE else {"X-TOKEN": token}) for side, server in started.items()}
     rounds = measure(targets, spec, args.rounds, args.warmup, sink)
     checks = telemetry_checks(started[ON], sink) if sink is not None else {}
+    if RECORDING in started:
+        checks["recording"] = recording_check(started[RECORDING], env["ADMIN_API_KEY"])
+        say(f"dashboard recording: {checks['recording']['requests_recorded_today']:,} requests recorded today")
     print("\n" + table(rounds), flush=True)
     write_json(args.output, metadata(spec, args, origin, sides, load_at_start), rounds, checks)
     say(f"figures written to {args.output}")
@@ -195,7 +206,8 @@ def start_side(side: str, port: int, env: dict[str, str], sink_port: int, sample
     """Start one side; each service side gets its telemetry environment and its own log file."""
     if side == BASELINE:
         return start_baseline(port, env)
-    side_env = on_env(env, sink_port) if side == ON else off_env(env)
+    envs = {ON: on_env(env, sink_port), RECORDING: recording_env(env)}
+    side_env = envs.get(side) or off_env(env)
     if side == ON and sampler:
         side_env["OTEL_TRACES_SAMPLER"] = sampler
     return start_service(side, port, side_env)
@@ -271,6 +283,8 @@ def metadata(
         "server": "uvicorn, 1 worker, uvicorn's own access_log off, log level warning",
         "side_env": {
             OFF: dict(OFF_ENV),
+            PLAIN: dict(OFF_ENV),
+            RECORDING: dict(RECORDING_ENV),
             ON: {**ON_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{args.sink_port} (bench/otlp_sink.py)",
                  "OTEL_TRACES_SAMPLER": args.traces_sampler or "(unset: parent-based, at most 10 new traces a second)"},
         },

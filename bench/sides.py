@@ -17,10 +17,13 @@ from typing import Any
 from processes import BenchError, Server, spawn, stop
 
 BENCH_DIR = Path(__file__).resolve().parent
-CLEARED = ("LOG_DIR", "LOG_LEVEL", "ACCESS_LOG", "METRICS_ENABLED")
+CLEARED = ("LOG_DIR", "LOG_LEVEL", "ACCESS_LOG", "METRICS_ENABLED", "MONITORING_RECORDING")
 """Variables the bench always sets (or leaves unset) itself, whatever the caller's environment says."""
-OFF_ENV = {"OTEL_SDK_DISABLED": "true", "METRICS_ENABLED": "false", "ACCESS_LOG": "false", "LOG_LEVEL": "WARNING"}
-ON_ENV = {"METRICS_ENABLED": "true", "ACCESS_LOG": "true", "LOG_LEVEL": "INFO"}
+OFF_ENV = {"OTEL_SDK_DISABLED": "true", "METRICS_ENABLED": "false", "ACCESS_LOG": "false", "LOG_LEVEL": "WARNING",
+           "MONITORING_RECORDING": "false"}
+ON_ENV = {"METRICS_ENABLED": "true", "ACCESS_LOG": "true", "LOG_LEVEL": "INFO", "MONITORING_RECORDING": "true"}
+RECORDING_ENV = {**OFF_ENV, "MONITORING_RECORDING": "true"}
+"""Everything off but the dashboard's recording: the side that prices the recording alone."""
 ACCESS_MARK = b'"kind":"access"'
 _ITEMS_REQUESTS = re.compile(r"^http_requests_total\{([^}]*)\}\s+([0-9.e+]+)", re.MULTILINE)
 
@@ -31,8 +34,13 @@ def clean_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def off_env(env: dict[str, str]) -> dict[str, str]:
-    """Telemetry off: no spans, no metrics, no access log, warnings only."""
+    """Telemetry off: no spans, no metrics, no access log, no dashboard recording, warnings only."""
     return {**clean_env(env), **OFF_ENV}
+
+
+def recording_env(env: dict[str, str]) -> dict[str, str]:
+    """As `off_env`, but the dashboard records every request (flushed to Redis every second)."""
+    return {**clean_env(env), **RECORDING_ENV}
 
 
 def on_env(env: dict[str, str], sink_port: int) -> dict[str, str]:
@@ -98,3 +106,18 @@ def require_exports(counts: dict[str, Any]) -> None:
             "the OTLP sink received no trace export: tracing was not exporting, so the telemetry-on "
             f"figures would be dishonest (sink counts: {counts})"
         )
+
+
+def recording_check(service: Server, admin_key: str) -> dict[str, Any]:
+    """The recording side's dashboard must have counted the requests (BenchError if it counted none)."""
+    request = urllib.request.Request(service.base_url + "/monitoring/api/metrics",  # noqa: S310 (our own URL)
+                                     headers={"X-ADMIN-KEY": admin_key})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            document = json.loads(response.read())
+    except (urllib.error.URLError, OSError) as exc:
+        raise BenchError(f"GET /monitoring/api/metrics on {service.name} failed: {exc}") from exc
+    requests = int(document["totals"]["requests"])
+    if not requests:
+        raise BenchError(f"the dashboard of {service.name} recorded no request")
+    return {"requests_recorded_today": requests, "endpoints": document["endpoints"][:3]}

@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start_pool(settings, connection_class=telemetry.connection_class)
         try:
-            async with tenancy(app.state, settings), dashboard(app.state, settings, recorder):
+            async with tenancy(app.state, settings), dashboard(app.state, settings, recorder, VERSION):
                 app.state.health = HealthMonitor("cobreja", VERSION, app.state.redis)
                 settle_after_start_up()
                 yield

@@ -26,7 +26,7 @@ def recorder_for(settings: Settings, clock: Clock = time.time) -> Recorder | Non
 
 
 @contextlib.asynccontextmanager
-async def dashboard(state: State, settings: Settings, recorder: Recorder | None,
+async def dashboard(state: State, settings: Settings, recorder: Recorder | None, version: str = "",
                     clock: Clock = time.time) -> AsyncIterator[None]:
     """Put the `Dashboard` on `state`; flush and sample health in the background meanwhile.
 
@@ -43,7 +43,8 @@ async def dashboard(state: State, settings: Settings, recorder: Recorder | None,
 
     health = HealthSampler(state.redis, clock)
     flusher = Flusher(recorder, state.redis, describe, clock)
-    state.dashboard = Dashboard(state.redis, health, clock, settings.slow_request_ms, recorder is not None)
+    state.dashboard = Dashboard(state.redis, health, clock=clock, slow_request_ms=settings.slow_request_ms,
+                                recording=recorder is not None, version=version)
     async with (running(flusher.run, "monitoring flusher", STOP_GRACE_SECONDS),
                 running(health.run, "health sampler", STOP_GRACE_SECONDS)):
         yield

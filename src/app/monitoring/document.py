@@ -93,6 +93,8 @@ class ErrorType(msgspec.Struct, kw_only=True):
     """An exception type raised while answering, and how often today."""
 
     type: str
+    status_class: Literal["4xx", "5xx", "other"]
+    """`4xx`: the client's mistake, answered as such (say, ItemNotFound); `5xx`: a failure of the service."""
     count: int
 
 
@@ -171,7 +173,7 @@ class Comparison(msgspec.Struct, kw_only=True):
 
     name: str
     label: str
-    unit: str
+    unit: Literal["requests", "%", "ms"]
     today: float | None
     yesterday: float | None
     change_percent: float | None
@@ -220,6 +222,10 @@ class Background(msgspec.Struct, kw_only=True):
 class MonitoringDocument(msgspec.Struct, kw_only=True):
     """Everything the dashboard shows, in one document."""
 
+    service: str
+    version: str
+    answered_by: str
+    """The worker that built this document (the system panel is its machine)."""
     generated_at: float
     recent_seconds: int
     """The window of `response_times` and of the summary's rates and response times."""

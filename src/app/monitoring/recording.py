@@ -69,6 +69,7 @@ class Window:
     endpoints: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     """(method, route template) → [count, sum ms]."""
     exceptions: dict[str, int] = field(default_factory=dict)
+    """"<status class> <exception type>" (e.g. "5xx KeyError") → count."""
     tenants: dict[str, int] = field(default_factory=dict)
     slow: list[Slow] = field(default_factory=list)
     slow_count: int = 0
@@ -122,7 +123,8 @@ class Recorder:
         window.methods[method] = window.methods.get(method, 0) + 1
         _add_to_endpoint(window.endpoints, (method, route), ms)
         if request.exception_type is not None:
-            window.exceptions[request.exception_type] = window.exceptions.get(request.exception_type, 0) + 1
+            raised = f"{_status_class(request.status)} {request.exception_type}"
+            window.exceptions[raised] = window.exceptions.get(raised, 0) + 1
         if request.tenant is not None:
             window.tenants[request.tenant] = window.tenants.get(request.tenant, 0) + 1
         if ms >= self.slow_request_ms:
@@ -145,6 +147,11 @@ class Recorder:
             window.slow.sort(key=lambda kept: kept.duration_ms, reverse=True)
             del window.slow[SLOW_KEPT:]
         return window
+
+
+def _status_class(status: int) -> str:
+    """`4xx` (the client's error, handled), `5xx` (a failure) or `other` (an exception under a 1xx-3xx answer)."""
+    return {4: "4xx", 5: "5xx"}.get(status // 100, "other")
 
 
 def _add_to_second(seconds: dict[int, list[float]], second: int, ms: float) -> None:

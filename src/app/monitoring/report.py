@@ -37,7 +37,7 @@ from app.monitoring.document import (
     Tenants,
     Totals,
 )
-from app.monitoring.flush import HealthSampler
+from app.monitoring.flush import WORKER_ID, HealthSampler
 from app.monitoring.recording import Clock, bucket_middle_ms
 from app.monitoring.shared import Shared
 from app.telemetry import system_usage
@@ -57,9 +57,10 @@ _POSTGRES = (
 class Dashboard:
     """Builds the document for the page and the JSON API."""
 
-    def __init__(self, redis: Redis, health: HealthSampler, clock: Clock, slow_request_ms: float,
-                 recording: bool) -> None:
+    def __init__(self, redis: Redis, health: HealthSampler, *, clock: Clock, slow_request_ms: float,
+                 recording: bool, version: str = "") -> None:
         self.redis = redis
+        self.version = version
         self.health = health
         self.clock = clock
         self.slow_request_ms = slow_request_ms
@@ -77,7 +78,8 @@ class Dashboard:
         activity, postgres = await self._read_postgres()
         health = self._health(stored, now)
         return MonitoringDocument(
-            generated_at=round(now, 3), recent_seconds=store.RECENT_SECONDS, slow_threshold_ms=self.slow_request_ms,
+            service="cobreja", version=self.version, answered_by=WORKER_ID, generated_at=round(now, 3),
+            recent_seconds=store.RECENT_SECONDS, slow_threshold_ms=self.slow_request_ms,
             recording=self.recording, summary=_summary(stored, now, self._uptime(stored, now)),
             totals=_totals(stored.today, store.day_of(now)), response_times=_response_times(stored),
             slowest=stored.slowest, endpoints=_endpoints(stored.endpoints), errors_per_hour=_hours(stored),
@@ -198,7 +200,12 @@ def _hours(stored: store.Stored) -> list[HourErrors]:
 
 def _error_types(raw: dict[str, float]) -> list[ErrorType]:
     ranked = sorted(raw.items(), key=lambda item: (-item[1], item[0]))[:10]
-    return [ErrorType(type=name, count=int(count)) for name, count in ranked]
+    types = []
+    for name, count in ranked:
+        status_class, _, exception_type = name.partition(" ")
+        if status_class in {"4xx", "5xx", "other"}:
+            types.append(ErrorType(type=exception_type, status_class=status_class, count=int(count)))  # type: ignore[arg-type]
+    return types
 
 
 def _system() -> SystemUsage:
@@ -230,7 +237,8 @@ def _runs(activity: FleetActivity | None) -> list[MigrationRun]:
             for run in activity.recent_runs]
 
 
-COMPARED = (
+Unit = Literal["requests", "%", "ms"]
+COMPARED: tuple[tuple[str, str, Unit, bool | None], ...] = (
     ("requests", "Requests", "requests", None),
     ("server_errors", "Server errors (5xx)", "requests", False),
     ("error_rate", "Error rate", "%", False),

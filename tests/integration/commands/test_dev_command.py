@@ -46,6 +46,7 @@ BANNER_FIELDS = {
     "redis_url": "Redis",
     "data": "Data",
     "api": "API",
+    "dashboard": "Dashboard",
 }
 
 
@@ -93,13 +94,24 @@ class DevServer:
 
 
 def parse_banner(text: str) -> dict[str, str]:
-    """The `Demo token`, `Admin key`, URLs ... lines of the start-up banner."""
+    """The `Demo token`, `Admin key`, URLs ... lines of the start-up banner (and the dashboard's password)."""
     found = {}
     for key, label in BANNER_FIELDS.items():
         match = re.search(rf"^\s*{label}\s+(\S+)", text, re.MULTILINE)
         if match:
             found[key] = match.group(1)
+    password = re.search(r"^\s*Dashboard\s+\S+\s+\(any user name, password (\S+)\)", text, re.MULTILINE)
+    if password:
+        found["monitoring_password"] = password.group(1)
     return found
+
+
+def assert_dashboard_opens(banner: dict[str, str], base_url: str) -> None:
+    """The dashboard URL the banner printed opens with the password it printed (any user name)."""
+    assert banner["dashboard"] == f"{base_url}/monitoring/"
+    assert len(banner["monitoring_password"]) >= 16
+    page = httpx.get(banner["dashboard"], auth=("developer", banner["monitoring_password"]))
+    assert page.status_code == 200, "the printed password opens the dashboard"
 
 
 def postgres_processes(pgdata: Path) -> list[psutil.Process]:
@@ -249,7 +261,7 @@ def test_dev_zero_config_serves_keeps_data_across_restart_and_cleans_up(tmp_path
         assert len(first.valkey_pids) == 1
         assert len(banner["token"]) >= 43
         assert len(banner["admin_key"]) >= 32
-        for secret in (banner["token"], banner["admin_key"]):
+        for secret in (banner["token"], banner["admin_key"], banner["monitoring_password"]):
             assert first.stdout().count(secret) >= 1
             assert secret not in first.stderr(), "secrets are printed to the terminal, never logged"
 
@@ -263,6 +275,7 @@ def test_dev_zero_config_serves_keeps_data_across_restart_and_cleans_up(tmp_path
         assert admin.status_code == 200, admin.text
         assert "demo" in admin.text
         assert httpx.get(first.base_url + "/admin/tenants", headers={"X-ADMIN-KEY": ADMIN_KEY}).status_code == 401
+        assert_dashboard_opens(banner, first.base_url)
 
         postmaster = {p.pid for p in postgres_processes(first.pgdata)}
         cli = run_async(lambda: run_cli("tenants", "create", "acme", "--json", env=clean_env(), cwd=work))

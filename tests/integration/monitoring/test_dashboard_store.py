@@ -31,6 +31,11 @@ async def own_redis(settings: Settings) -> AsyncIterator[Redis]:
     await redis.aclose()
 
 
+def dashboard_on(redis: Redis, clock: ManualClock) -> Dashboard:
+    """The document builder a worker would have, on `redis` and `clock`."""
+    return Dashboard(redis, HealthSampler(redis, clock), clock=clock, slow_request_ms=100.0, recording=True)
+
+
 def worker_report() -> store.WorkerReport:
     """What a test worker says of itself."""
     return store.WorkerReport(id="test:1", pid=1, started=0.0, in_flight=0, requests=0, listener_connected=True,
@@ -105,7 +110,7 @@ async def test_today_against_yesterday_across_midnight_survives_a_restart(own_re
     assert await Flusher(restarted, own_redis, worker_report, clock).flush()
 
     clock.advance(5)
-    document = await Dashboard(own_redis, HealthSampler(own_redis, clock), clock, 100.0, True).document()
+    document = await dashboard_on(own_redis, clock).document()
     rows = {row.name: row for row in document.comparison}
     assert document.totals.day == "2026-12-02"
     assert (rows["requests"].today, rows["requests"].yesterday) == (10, 20)
@@ -122,7 +127,7 @@ async def test_today_against_yesterday_across_midnight_survives_a_restart(own_re
 async def test_with_no_traffic_every_panel_says_no_data(own_redis: Redis) -> None:
     """An empty Redis gives empty lists and None figures (the page's "no data yet"), never invented zeros."""
     clock = ManualClock(datetime(2026, 12, 2, 12, tzinfo=UTC).timestamp())
-    document = await Dashboard(own_redis, HealthSampler(own_redis, clock), clock, 100.0, True).document()
+    document = await dashboard_on(own_redis, clock).document()
     assert document.summary.avg_response_ms is None
     assert document.summary.p95_response_ms is None
     assert document.summary.error_rate_percent is None

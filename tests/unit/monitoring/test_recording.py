@@ -29,7 +29,7 @@ def test_a_window_counts_statuses_methods_endpoints_tenants_and_exceptions() -> 
     assert window.methods == {"GET": 4, "POST": 1, "OTHER": 1}
     assert window.endpoints[("GET", "/items")] == [3, 3 + 5 + 3]
     assert window.endpoints[("OTHER", "<unmatched>")][0] == 1
-    assert window.exceptions == {"ItemNotFound": 1, "KeyError": 1}
+    assert window.exceptions == {"4xx ItemNotFound": 1, "5xx KeyError": 1}
     assert window.tenants == {"acme": 4}
     assert window.count_statuses(400, 500) == 2
     assert window.count_statuses(500, 600) == 1
