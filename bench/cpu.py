@@ -36,6 +36,8 @@ TRACING = {**OFF, "OTEL_SDK_DISABLED": "false"}
 SIDES: dict[str, dict[str, str]] = {
     "off": OFF,
     "on": {"METRICS_ENABLED": "true", "ACCESS_LOG": "true", "LOG_LEVEL": "INFO", "MONITORING_RECORDING": "true"},
+    "on-unrecorded": {"METRICS_ENABLED": "true", "ACCESS_LOG": "true", "LOG_LEVEL": "INFO",
+                      "MONITORING_RECORDING": "false"},
     "metrics": {**OFF, "METRICS_ENABLED": "true"},
     "recording": {**OFF, "MONITORING_RECORDING": "true"},
     "access-log": {**OFF, "ACCESS_LOG": "true", "LOG_LEVEL": "INFO"},

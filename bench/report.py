@@ -2,8 +2,8 @@
 
 Sides are named `baseline`, `service-off` (telemetry and dashboard recording off) and `service-on`
 (full telemetry and recording); a run has the baseline plus one or both service sides. The
-`--telemetry dashboard` run has `service-plain` (everything off) and `service-recording` (only the
-dashboard's recording on) instead, and reports the recording's cost.
+`--telemetry dashboard` run has `service-plain` (telemetry on, dashboard recording off) and
+`service-recording` (both on) instead, and reports the recording's cost.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from load import Figures
 BASELINE, OFF, ON = "baseline", "service-off", "service-on"
 PLAIN, RECORDING = "service-plain", "service-recording"
 LABELS = {BASELINE: "baseline (bare)", OFF: "service, telemetry off", ON: "service, telemetry on",
-          PLAIN: "service, all off", RECORDING: "service, dashboard recording"}
+          PLAIN: "service, no recording", RECORDING: "service, recording"}
 GOAL_ON_OVER_BASELINE = 0.45
 """service with full telemetry / baseline, throughput: at least this."""
 GOAL_MAX_TELEMETRY_COST = 0.20
@@ -79,10 +79,12 @@ def summary(rounds: dict[str, list[Figures]]) -> dict[str, Any]:
             "met": cost["throughput"] <= GOAL_MAX_TELEMETRY_COST,
         }
     if recording is not None:
+        # Judged on the median of the paired rounds, not on the best rounds: a 5 % goal is below this
+        # machine's round-to-round noise (±10 %), which decides the best round of each side.
         goals["recording_cost"] = {
-            "goal": f"<= {GOAL_MAX_RECORDING_COST:.0%}",
-            "value": recording["throughput"],
-            "met": recording["throughput"] <= GOAL_MAX_RECORDING_COST,
+            "goal": f"<= {GOAL_MAX_RECORDING_COST:.0%} (median of paired rounds)",
+            "value": recording["per_round_median"],
+            "met": recording["per_round_median"] <= GOAL_MAX_RECORDING_COST,
         }
     return {"chosen": chosen, "over_baseline": over_baseline, "telemetry_cost": cost, "recording_cost": recording,
             "goals": goals}

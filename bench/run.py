@@ -4,8 +4,8 @@
 
 `--telemetry compare` (the default) measures three sides in alternating rounds: the baseline, the
 service with telemetry off and the service with full telemetry (spans exported to a local OTLP sink).
-`--telemetry dashboard` measures the baseline, the service with everything off, and the same with
-only the dashboard's request recording on: the recording's own cost.
+`--telemetry dashboard` measures the baseline and the service with telemetry on (no exporter), with
+the dashboard's request recording off and on: the recording's own cost.
 
 See bench/README.md for what is compared and how to read the output.
 """
@@ -35,12 +35,14 @@ from report import BASELINE, OFF, ON, PLAIN, RECORDING, table, write_json
 from sides import (
     OFF_ENV,
     ON_ENV,
+    PLAIN_ENV,
     RECORDING_ENV,
     final_sink_counts,
     log_check,
     metrics_check,
     off_env,
     on_env,
+    plain_env,
     recording_check,
     recording_env,
     require_exports,
@@ -206,7 +208,7 @@ def start_side(side: str, port: int, env: dict[str, str], sink_port: int, sample
     """Start one side; each service side gets its telemetry environment and its own log file."""
     if side == BASELINE:
         return start_baseline(port, env)
-    envs = {ON: on_env(env, sink_port), RECORDING: recording_env(env)}
+    envs = {ON: on_env(env, sink_port), RECORDING: recording_env(env), PLAIN: plain_env(env)}
     side_env = envs.get(side) or off_env(env)
     if side == ON and sampler:
         side_env["OTEL_TRACES_SAMPLER"] = sampler
@@ -247,7 +249,8 @@ def measure(
         time.sleep(SETTLE_SECONDS)
     results: dict[str, list[Figures]] = {side: [] for side in targets}
     for number in range(1, rounds + 1):
-        for side, (server, headers) in targets.items():
+        for side in round_order(list(targets), number):
+            server, headers = targets[side]
             figures = measure_once(server, headers, spec, sink if side == ON else None)
             check_clean(side, figures)
             results[side].append(figures)
@@ -259,6 +262,15 @@ def measure(
             )
             time.sleep(SETTLE_SECONDS)
     return results
+
+
+def round_order(sides: list[str], number: int) -> list[str]:
+    """The baseline first, then the service sides, in reverse order every other round (A B, B A, ...).
+
+    A machine that slows down during a round would otherwise always penalise the side measured last.
+    """
+    first, *services = sides
+    return [first, *(services if number % 2 else services[::-1])]
 
 
 def measure_once(server: Server, headers: dict[str, str], spec: LoadSpec, sink: Server | None) -> Figures:
@@ -283,7 +295,7 @@ def metadata(
         "server": "uvicorn, 1 worker, uvicorn's own access_log off, log level warning",
         "side_env": {
             OFF: dict(OFF_ENV),
-            PLAIN: dict(OFF_ENV),
+            PLAIN: dict(PLAIN_ENV),
             RECORDING: dict(RECORDING_ENV),
             ON: {**ON_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{args.sink_port} (bench/otlp_sink.py)",
                  "OTEL_TRACES_SAMPLER": args.traces_sampler or "(unset: parent-based, at most 10 new traces a second)"},

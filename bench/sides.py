@@ -22,8 +22,12 @@ CLEARED = ("LOG_DIR", "LOG_LEVEL", "ACCESS_LOG", "METRICS_ENABLED", "MONITORING_
 OFF_ENV = {"OTEL_SDK_DISABLED": "true", "METRICS_ENABLED": "false", "ACCESS_LOG": "false", "LOG_LEVEL": "WARNING",
            "MONITORING_RECORDING": "false"}
 ON_ENV = {"METRICS_ENABLED": "true", "ACCESS_LOG": "true", "LOG_LEVEL": "INFO", "MONITORING_RECORDING": "true"}
-RECORDING_ENV = {**OFF_ENV, "MONITORING_RECORDING": "true"}
-"""Everything off but the dashboard's recording: the side that prices the recording alone."""
+PLAIN_ENV = {**ON_ENV, "MONITORING_RECORDING": "false"}
+"""`--telemetry dashboard`'s reference: metrics, access log and tracing (sampled as by default, spans kept in
+process: no exporter) on, the dashboard's recording off. The request layer runs on both dashboard sides, so
+their difference is the recording alone."""
+RECORDING_ENV = {**ON_ENV, "MONITORING_RECORDING": "true"}
+"""As PLAIN_ENV, with the dashboard's recording on: the product's default configuration."""
 ACCESS_MARK = b'"kind":"access"'
 _ITEMS_REQUESTS = re.compile(r"^http_requests_total\{([^}]*)\}\s+([0-9.e+]+)", re.MULTILINE)
 
@@ -38,8 +42,13 @@ def off_env(env: dict[str, str]) -> dict[str, str]:
     return {**clean_env(env), **OFF_ENV}
 
 
+def plain_env(env: dict[str, str]) -> dict[str, str]:
+    """Telemetry on without an exporter, the dashboard's recording off."""
+    return {**clean_env(env), **PLAIN_ENV}
+
+
 def recording_env(env: dict[str, str]) -> dict[str, str]:
-    """As `off_env`, but the dashboard records every request (flushed to Redis every second)."""
+    """As `plain_env`, but the dashboard records every request (flushed to Redis every second)."""
     return {**clean_env(env), **RECORDING_ENV}
 
 

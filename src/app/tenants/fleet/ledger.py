@@ -103,12 +103,13 @@ class RunSummary:
         return (self.finished_at - self.started_at).total_seconds() * 1000
 
 
-_RECENT_RUNS = (
+RECENT_RUNS_SQL = (
     "SELECT run_id::text AS run_id, min(started_at) AS started_at, max(finished_at) AS finished_at,"
     " count(DISTINCT schema_name) FILTER (WHERE status = 'applied') AS migrated,"
     " count(DISTINCT schema_name) FILTER (WHERE status = 'failed') AS failed"
     f" FROM {SHARED_SCHEMA}.migration_ledger GROUP BY run_id ORDER BY min(started_at) DESC LIMIT {{limit}}"
 )
+"""The dashboard's last fleet runs: a tenant counts as migrated when a migration applied, failed when one failed."""
 
 
 async def recent_runs(limit: int = 10) -> list[RunSummary]:
@@ -116,7 +117,7 @@ async def recent_runs(limit: int = 10) -> list[RunSummary]:
 
     A run that found every schema up to date attempted nothing, so it left no row here.
     """
-    rows = await MigrationLedger.raw(_RECENT_RUNS.format(limit=int(limit)))
+    rows = await MigrationLedger.raw(RECENT_RUNS_SQL.format(limit=int(limit)))
     return [RunSummary(row["run_id"], row["started_at"], row["finished_at"], int(row["migrated"]), int(row["failed"]))
             for row in rows]
 

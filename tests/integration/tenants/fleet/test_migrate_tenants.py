@@ -22,6 +22,7 @@ import asyncpg
 import pytest
 
 from app.items.piccolo_app import APP_CONFIG as ITEMS
+from app.tenants.fleet import ledger
 from app.tenants.naming import TEMPLATE_SCHEMA
 from tests.support.processes import Completed, clean_env, finish, run_python, spawn_python
 
@@ -219,6 +220,9 @@ async def test_a_failing_migration_leaves_its_tenants_at_their_previous_version(
     assert rerun.json()["tenants"]["current"] == 3  # type: ignore[index]
     for slug in good + bad:
         assert (await fleet.ran(slug)).count(second) == 1
+    runs = await fleet.pg.fetch(ledger.RECENT_RUNS_SQL.format(limit=10))  # the dashboard's migration runs
+    assert [(run["run_id"], run["migrated"], run["failed"]) for run in runs] == [
+        (rerun.json()["run_id"], 2, 0), (summary["run_id"], 3, 2)]  # type: ignore[index]
     assert sorted(row["tenant_slug"] for row in await fleet.ledger(second) if row["status"] == "applied") == sorted(
         good + bad)
 
