@@ -33,7 +33,7 @@ TEXT_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{line} | {m
 _TOKEN_LENGTH = 43
 """secrets.token_urlsafe(32): our tokens and generated keys."""
 _SECRET_SHAPES = [
-    re.compile(r"(?i)(x-token|x-admin-key)(['\"]?\s*[:=,]\s*['\"]?)[^\s'\",}]+"),
+    re.compile(r"(?i)(x-token|x-admin-key|authorization)(['\"]?\s*[:=,]\s*['\"]?)(?:(?:basic|bearer)\s+)?[^\s'\",}]+"),
     re.compile(rf"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{{{_TOKEN_LENGTH}}}(?![A-Za-z0-9_-])"),
 ]
 _secrets: list[str] = []
@@ -44,7 +44,7 @@ _encoder = msgspec.json.Encoder(enc_hook=str)
 
 def scrub(text: str) -> str:
     """`text` with every secret we can recognise replaced by `[redacted]`."""
-    if len(text) < _shortest_secret[0] and "x-" not in text and "X-" not in text:
+    if len(text) < _shortest_secret[0] and "x-" not in text and "X-" not in text and "uthorization" not in text:
         return text  # too short for a token or key, and no header name: nothing to look for
     for secret in _secrets:
         text = text.replace(secret, "[redacted]")

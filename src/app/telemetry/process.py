@@ -18,9 +18,11 @@ from app.telemetry.tracing import install_tracer_provider
 def set_up_process(settings: Settings, stream: TextIO | None = None, traces: bool = True) -> None:
     """Log JSON lines to `stream` (default stdout) and LOG_DIR; with `traces`, install tracing from OTEL_*.
 
-    The admin key is scrubbed from every log line. Tracing is installed at most once per process
-    (`OTEL_SDK_DISABLED=true` leaves it off); the CLIs, which serve no requests, pass `traces=False`.
+    The admin key and the monitoring password are scrubbed from every log line. Tracing is installed
+    at most once per process (`OTEL_SDK_DISABLED=true` leaves it off); the CLIs, which serve no
+    requests, pass `traces=False`.
     """
-    configure_logging(settings.log_level, settings.log_dir, (settings.admin_api_key,), stream)
+    secrets = (settings.admin_api_key, settings.monitoring_password)
+    configure_logging(settings.log_level, settings.log_dir, secrets, stream)
     if traces:
         install_tracer_provider()

@@ -251,7 +251,7 @@ def test_dev_zero_config_serves_keeps_data_across_restart_and_cleans_up(tmp_path
     work = fresh_dir(tmp_path, "devA")
     with dev_server(work) as first:
         banner = first.banner
-        assert set(banner) == set(BANNER_FIELDS), first.stdout()
+        assert set(banner) == {*BANNER_FIELDS, "monitoring_password"}, first.stdout()
         assert banner["api"] == f"{first.base_url}/items"
         assert Path(banner["data"]) == work / ".cobreja"
         assert str(first.pgdata) in banner["database_url"]

@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tests.support.processes import free_port
 from tests.support.servers import LiveServer, app_env, serving
 from tests.support.sync import run_async
-from tests.support.tenants import ADMIN_KEY, Tenant, make_tenant
+from tests.support.tenants import ADMIN_KEY, MONITORING_PASSWORD, Tenant, make_tenant
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN_ID = "b7ad6b7169203331"
@@ -180,13 +180,16 @@ def test_log_files_are_written_under_log_dir(observed: Observed) -> None:
 
 
 def test_no_token_or_key_appears_in_any_log(observed: Observed) -> None:
-    """No log output (stdout or any file under LOG_DIR) contains a token or the admin key.
+    """No log output (stdout or any file under LOG_DIR) contains a token, the admin key or the monitoring password.
 
-    Checked at DEBUG level after creating, using, rotating and misusing tokens and the admin key.
+    Checked at DEBUG level after creating, using, rotating and misusing tokens, the admin key and the
+    monitoring password (right and wrong, as basic auth).
     """
     base = observed.server.base_url
     tenant = run_async(lambda: new_tenant(base))
-    secrets = [tenant.token, ADMIN_KEY]
+    secrets = [tenant.token, ADMIN_KEY, MONITORING_PASSWORD]
+    httpx.get(f"{base}/monitoring/api/metrics", auth=("ops", MONITORING_PASSWORD))
+    httpx.get(f"{base}/health/detailed", auth=("ops", MONITORING_PASSWORD + "x"))
     httpx.get(f"{base}/items", headers={"X-TOKEN": tenant.token})
     httpx.post(f"{base}/items", json={"title": tenant.token}, headers={"X-TOKEN": tenant.token})
     slug = tenant.slug

@@ -58,9 +58,11 @@ def test_query_operations_are_a_bounded_set(query: str, operation: str) -> None:
     f"resolved {TOKEN_LIKE} fine",
     f"headers: {{'x-token': '{TOKEN_LIKE[:20]}'}}",
     "X-ADMIN-KEY: hunter2",
+    "{'authorization': 'Basic hunter2'}",
+    "Authorization: Bearer hunter2",
 ])
 def test_scrub_removes_token_shapes_and_secret_headers(text: str) -> None:
-    """Token-shaped strings and X-TOKEN / X-ADMIN-KEY values never survive into a log line."""
+    """Token-shaped strings and X-TOKEN / X-ADMIN-KEY / Authorization values never survive into a log line."""
     scrubbed = scrub(text)
     assert "[redacted]" in scrubbed
     assert TOKEN_LIKE[:20] not in scrubbed
