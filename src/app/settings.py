@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
-MAY_BE_ZERO = {"tenant_rate_limit_per_second"}
+MAY_BE_ZERO = {"tenant_rate_limit_per_second", "db_statement_cache_size"}
 URL_SCHEMES = {"database_url": ("postgres://", "postgresql://"), "redis_url": ("redis://", "rediss://", "unix://")}
 
 
@@ -43,8 +43,14 @@ class Settings:
     """How long opening a PostgreSQL connection may take before the request gets a 503."""
     db_command_timeout_seconds: float = 10.0
     """How long one SQL statement may run before it is cancelled."""
+    db_statement_cache_size: int = 100
+    """asyncpg's prepared-statement cache per connection; 0 behind PgBouncer in transaction mode before 1.21."""
     redis_timeout_seconds: float = 0.5
     """Socket timeout of Redis commands; past it the registry in PostgreSQL answers instead."""
+    redis_record_keys: str = field(default="", repr=False)
+    """Comma-separated secrets that authenticate token records in Redis (HMAC-SHA256): the first signs, each
+    one verifies, so a key is rotated by putting the new one first and dropping the old one later.
+    Empty: a key derived from ADMIN_API_KEY."""
     redis_token_ttl_seconds: int = 300
     """How long a token record (or a revocation tombstone) lives in Redis before the registry is asked again."""
     token_cache_ttl_seconds: float = 5.0

@@ -233,7 +233,7 @@ def _runs(activity: FleetActivity | None) -> list[MigrationRun]:
         return []
     return [MigrationRun(run_id=run.run_id, started_at=run.started_at.timestamp(),
                          finished_at=run.finished_at.timestamp(), duration_ms=round(run.duration_ms, 1),
-                         tenants_migrated=run.schemas_migrated, tenants_failed=run.schemas_failed)
+                         tenants_migrated=run.tenants_migrated, tenants_failed=run.tenants_failed)
             for run in activity.recent_runs]
 
 

@@ -89,13 +89,13 @@ async def totals() -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
-    """One fleet run as the ledger saw it: when, how long, how many schemas it migrated or failed."""
+    """One fleet run as the ledger saw it: when, how long, how many tenants it migrated or failed."""
 
     run_id: str
     started_at: datetime
     finished_at: datetime
-    schemas_migrated: int
-    schemas_failed: int
+    tenants_migrated: int
+    tenants_failed: int
 
     @property
     def duration_ms(self) -> float:
@@ -105,11 +105,12 @@ class RunSummary:
 
 RECENT_RUNS_SQL = (
     "SELECT run_id::text AS run_id, min(started_at) AS started_at, max(finished_at) AS finished_at,"
-    " count(DISTINCT schema_name) FILTER (WHERE status = 'applied') AS migrated,"
-    " count(DISTINCT schema_name) FILTER (WHERE status = 'failed') AS failed"
+    " count(DISTINCT tenant_slug) FILTER (WHERE status = 'applied') AS migrated,"
+    " count(DISTINCT tenant_slug) FILTER (WHERE status = 'failed') AS failed"
     f" FROM {SHARED_SCHEMA}.migration_ledger GROUP BY run_id ORDER BY min(started_at) DESC LIMIT {{limit}}"
 )
-"""The dashboard's last fleet runs: a tenant counts as migrated when a migration applied, failed when one failed."""
+"""The dashboard's last fleet runs: a tenant counts as migrated when a migration applied, failed when one failed
+(the template and the shared schema, which have no slug, are not tenants)."""
 
 
 async def recent_runs(limit: int = 10) -> list[RunSummary]:
