@@ -16,6 +16,7 @@ from app.items import ItemController
 from app.memory import settle_after_start_up
 from app.monitoring import HealthController, HealthMonitor, dashboard, monitoring_routes, recorder_for
 from app.openapi import openapi_config
+from app.paths import NormalisedPathsOnly
 from app.request import CobrejaRequest
 from app.settings import Settings
 from app.telemetry import TelemetryConfig, TelemetryPlugin, set_up_process
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[HealthController, ItemController, AdminTenantController, *monitoring_routes()],
         lifespan=[lifespan],
+        middleware=[NormalisedPathsOnly()],
         plugins=[ProblemDetailsPlugin(problem_details_config()), TelemetryPlugin(telemetry)],
         openapi_config=openapi_config(VERSION),
         request_max_body_size=settings.max_request_body_bytes,

@@ -18,7 +18,10 @@ SHARED_SCHEMA = "cobreja"
 TEMPLATE_SLUG = "template"
 TEMPLATE_SCHEMA = SCHEMA_PREFIX + TEMPLATE_SLUG
 """The pre-migrated schema new tenants are cloned from (app.tenants.template)."""
-RESERVED_SLUGS = frozenset({TEMPLATE_SLUG})
+RESERVED_SLUGS = frozenset({TEMPLATE_SLUG, "public", SHARED_SCHEMA, "information_schema"})
+"""Names of PostgreSQL's or Cobreja's own schemas: a tenant so named would read as one of them."""
+RESERVED_PREFIXES = ("pg_",)
+"""PostgreSQL reserves schema names starting with `pg_`."""
 
 
 def validate_slug(slug: str) -> str:
@@ -32,8 +35,9 @@ def validate_slug(slug: str) -> str:
             "A tenant slug starts with a lower-case letter and holds only lower-case letters, "
             "digits and underscores (pattern ^[a-z][a-z0-9_]*$)."
         )
-    if slug in RESERVED_SLUGS:
-        raise InvalidSlug(f"The slug {slug!r} is reserved.")
+    if slug in RESERVED_SLUGS or slug.startswith(RESERVED_PREFIXES):
+        raise InvalidSlug(f"The slug {slug!r} is reserved: it names, or reads like, a PostgreSQL or Cobreja schema "
+                          f"({', '.join(sorted(RESERVED_SLUGS))}, pg_*).")
     return slug
 
 

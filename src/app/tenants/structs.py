@@ -22,8 +22,10 @@ class TenantRecord(msgspec.Struct, frozen=True, gc=False):
 class TenantCreate(msgspec.Struct, forbid_unknown_fields=True):
     """Body of `POST /admin/tenants`."""
 
-    # No `pattern` here on purpose: a bad slug gets the service's explanatory 422, not a bare 400.
-    slug: Annotated[str, msgspec.Meta(min_length=1, max_length=43, description="tenant slug, ^[a-z][a-z0-9_]*$")]
+    # No pattern or length bounds here on purpose: every invalid slug gets the service's one explanatory
+    # 422 (`naming.validate_slug`), not a bare 400 for some and a 422 for others.
+    slug: Annotated[str, msgspec.Meta(description="tenant slug: 1-43 characters, ^[a-z][a-z0-9_]*$, not reserved "
+                                                  "(template, public, cobreja, information_schema, pg_*)")]
 
 
 class TenantOut(msgspec.Struct):

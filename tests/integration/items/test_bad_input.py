@@ -18,6 +18,7 @@ from urllib.parse import quote
 import asyncpg
 import httpx
 import pytest
+from litestar import Litestar
 
 from app.settings import Settings
 from tests.support.problems import assert_problem
@@ -573,6 +574,11 @@ BAD_SLUGS = [
     "ñandú",
     "a/b",
     "template",
+    "public",
+    "cobreja",
+    "information_schema",
+    "pg_catalog",
+    "pg_toast_x",
 ]
 
 
@@ -580,15 +586,16 @@ BAD_SLUGS = [
 async def test_invalid_slug_is_refused_and_registry_unchanged(
     client: Client, pg: asyncpg.Connection, admin_headers: dict[str, str], slug: str
 ) -> None:
-    """Slugs that cannot be a safe schema name (incl. SQL injection) are a 422/400 with a clear message.
+    """Slugs that cannot be a safe schema name (incl. SQL injection, empty, over-long, reserved) get one answer.
 
-    Neither a registry row nor a schema appears, and the shared schema is still there.
+    Always a 422 `invalid-slug` problem whose detail explains the rule broken; neither a registry row
+    nor a schema appears, and the shared schema is still there.
     """
     before = await registry_state(pg)
     response = await client.post("/admin/tenants", json={"slug": slug}, headers=admin_headers)
-    body = assert_problem(response, 400, 422)
-    text = body["detail"] + " ".join(entry["message"] for entry in body.get("errors", []))
-    assert "slug" in text or "length" in text, body
+    body = assert_problem(response, 422)
+    assert body["type"].endswith("/invalid-slug"), body
+    assert "slug" in body["detail"], body
     assert await registry_state(pg) == before
     assert await pg.fetchval("SELECT to_regclass('cobreja.tenant') IS NOT NULL")
 
@@ -634,6 +641,43 @@ async def test_bad_slug_in_admin_paths_never_500(
     response = await client.request(method, path, headers=admin_headers)
     assert_problem(response, 400, 404, 405, 422)
     assert await registry_state(pg) == before
+
+
+@pytest.mark.parametrize("path", ["//admin/tenants", "/admin//tenants", "/admin/tenants//", "//items", "/items//x"])
+async def test_paths_with_empty_segments_reach_no_route(
+    app: Litestar, client: Client, admin_headers: dict[str, str], tenant: Tenant, path: str
+) -> None:
+    """`//admin/tenants` and the like are 404 problem+json, never the route of the path without the `//`.
+
+    Sent as raw ASGI, as a server passes the request line on (an HTTP client would merge the `//`).
+    """
+    headers = {**admin_headers, **tenant.headers}
+    status, content_type, body = await asgi_get(app, path, headers)
+    assert status == 404
+    assert content_type == "application/problem+json"
+    assert json.loads(body)["status"] == 404
+
+
+async def asgi_get(app: Litestar, path: str, headers: dict[str, str]) -> tuple[int, str, bytes]:
+    """GET `path` through the app's ASGI callable with exactly this path; status, content type, body."""
+    answer: dict[str, Any] = {"body": b""}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            answer["type"] = dict(message["headers"]).get(b"content-type", b"").decode()
+        else:
+            answer["body"] += message.get("body", b"")
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return answer["status"], answer["type"], answer["body"]
 
 
 async def test_duplicate_slug_is_409_and_creates_one_tenant(

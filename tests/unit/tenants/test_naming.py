@@ -33,6 +33,11 @@ def test_valid_slugs_map_to_tenant_schemas(slug: str) -> None:
         "a\x00b",
         "a\nb",
         "template",
+        "public",
+        "cobreja",
+        "information_schema",
+        "pg_catalog",
+        "pg_x",
         "../etc",
         "a;b",
     ],
@@ -43,6 +48,13 @@ def test_invalid_slugs_are_refused_with_a_clear_message(slug: str) -> None:
         schema_for(slug)
     assert caught.value.detail
     assert caught.value.status == 422
+
+
+@pytest.mark.parametrize("slug", ["public", "pg_temp", "information_schema", "cobreja", "template"])
+def test_reserved_slugs_say_they_are_reserved(slug: str) -> None:
+    """A reserved name is refused as reserved (not as malformed), so the operator knows to pick another."""
+    with pytest.raises(InvalidSlug, match="reserved"):
+        validate_slug(slug)
 
 
 def test_validate_slug_returns_the_slug_unchanged() -> None:
