@@ -49,7 +49,7 @@ async def list_items(state: State, limit: int = 50, offset: int = 0) -> list[Row
 
 
 def create_app() -> Litestar:
-    """The baseline app; the pool's DSN and size come from DATABASE_URL, BASELINE_POOL_MIN/MAX."""
+    """The baseline app; its pool from DATABASE_URL, BASELINE_POOL_MIN/MAX and DB_STATEMENT_CACHE_SIZE."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -57,6 +57,7 @@ def create_app() -> Litestar:
             os.environ["DATABASE_URL"],
             min_size=int(os.environ.get("BASELINE_POOL_MIN", "2")),
             max_size=int(os.environ.get("BASELINE_POOL_MAX", "10")),
+            statement_cache_size=int(os.environ.get("DB_STATEMENT_CACHE_SIZE") or "100"),  # 0 behind PgBouncer
         )
         try:
             yield

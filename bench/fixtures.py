@@ -33,6 +33,40 @@ def database_urls(scratch: Path) -> tuple[str, str, str]:
     return database_url, redis_url, origin
 
 
+def behind_pgbouncer(database_url: str, directory: Path) -> str:
+    """Start a private PgBouncer (transaction mode) in front of the embedded PostgreSQL; the DSN through it.
+
+    The same pooler the tests use (tests/support/pgbouncer.py), stopped at exit. The role's fail-closed
+    search_path is set directly first, so no server connection the pooler opens predates it. Every
+    side (the baseline too) gets DB_STATEMENT_CACHE_SIZE=0, which asyncpg needs behind it.
+    """
+    import atexit
+    import sys
+
+    import asyncpg
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.support.pgbouncer import start_pgbouncer, stop_pgbouncer
+
+    from app.db import PIN_SEARCH_PATH
+
+    async def pin() -> None:
+        connection = await asyncpg.connect(database_url)
+        try:
+            await connection.execute(PIN_SEARCH_PATH)
+        finally:
+            await connection.close()
+
+    asyncio.run(pin())
+    try:
+        bouncer = start_pgbouncer(database_url, directory)
+    except RuntimeError as exc:
+        raise BenchError(str(exc)) from exc
+    atexit.register(stop_pgbouncer, bouncer)
+    os.environ["DB_STATEMENT_CACHE_SIZE"] = "0"
+    return bouncer.url(database_url)
+
+
 def tenant_token(database_url: str, redis_url: str) -> str:
     """Migrate the shared schema, ensure tenant `bench`, return a fresh token (rotated if it exists)."""
     try:

@@ -85,6 +85,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--service-off-port", type=int, default=8703, help="the telemetry-off service (default 8703)")
     parser.add_argument("--sink-port", type=int, default=8704, help="the OTLP/HTTP sink (default 8704)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json", help="JSON result file")
+    parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="every side reaches the embedded PostgreSQL through a private PgBouncer in transaction mode "
+        "(Debian `pgbouncer`), with DB_STATEMENT_CACHE_SIZE=0 (not with DATABASE_URL: point that at your pooler)",
+    )
     return parser.parse_args(argv)
 
 
@@ -142,7 +148,14 @@ def bench(args: argparse.Namespace, servers: list[Server]) -> int:
         ensure_port_free(port)
     scratch = Path(tempfile.mkdtemp(prefix="cobreja-bench-"))
     atexit.register(shutil.rmtree, scratch, True)  # registered first, so it runs after the servers stop
+    if args.pgbouncer and os.environ.get("DATABASE_URL"):
+        print("bench: --pgbouncer starts a pooler in front of the embedded PostgreSQL; with DATABASE_URL set, "
+              "point DATABASE_URL at your own pooler and set DB_STATEMENT_CACHE_SIZE=0 instead", file=sys.stderr)
+        return 2
     database_url, redis_url, origin = fixtures.database_urls(scratch)
+    if args.pgbouncer:
+        database_url = fixtures.behind_pgbouncer(database_url, scratch / "pgbouncer")
+        origin += ", through PgBouncer (transaction mode, DB_STATEMENT_CACHE_SIZE=0)"
     say(f"databases: {origin}")
     token = fixtures.tenant_token(database_url, redis_url)
     env = server_env(database_url, redis_url)

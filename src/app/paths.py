@@ -22,7 +22,7 @@ class NormalisedPathsOnly(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Pass the request on unless its path, as sent, holds `//` (Litestar has normalised `path` by now)."""
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()  # type: ignore[assignment]
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         if b"//" in raw_path:
             raise NotFoundException("No such path: empty segments (`//`) are not allowed in paths.")
         await next_app(scope, receive, send)

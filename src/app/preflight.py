@@ -21,6 +21,8 @@ async def preflight(settings: Settings) -> list[str]:
     problems = tracing_problems()
     try:
         await asyncio.wait_for(_check_postgres(settings), PREFLIGHT_TIMEOUT_SECONDS)
+    except db.UnsafeSearchPath as exc:
+        problems.append(f"PostgreSQL at DATABASE_URL is not safe to serve from: {exc}")
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, ValueError) as exc:
         problems.append(f"PostgreSQL at DATABASE_URL is unreachable: {type(exc).__name__}: {exc}")
     try:
@@ -39,6 +41,7 @@ async def _check_redis(settings: Settings) -> None:
 
 
 async def _check_postgres(settings: Settings) -> None:
+    """Open a pool (which sets and checks the fail-closed search_path) and migrate the shared schema."""
     await db.start_pool(settings)
     try:
         await migrate_shared()

@@ -45,14 +45,22 @@ class Settings:
     """How long one SQL statement may run before it is cancelled."""
     db_statement_cache_size: int = 100
     """asyncpg's prepared-statement cache per connection; 0 behind PgBouncer in transaction mode before 1.21."""
+    db_request_budget_seconds: float = 2.0
+    """Longest a request waits for a PostgreSQL that is down or hung before its 503; once PostgreSQL is known
+    unreachable, requests get their 503 at once. (A slow statement on a PostgreSQL that answers probes may
+    still run for DB_COMMAND_TIMEOUT_SECONDS.)"""
+    db_probe_interval_seconds: float = 0.5
+    """While PostgreSQL is known unreachable, how often a background probe tries it; the first success ends the 503s."""
     redis_timeout_seconds: float = 0.5
     """Socket timeout of Redis commands; past it the registry in PostgreSQL answers instead."""
     redis_record_keys: str = field(default="", repr=False)
     """Comma-separated secrets that authenticate token records in Redis (HMAC-SHA256): the first signs, each
-    one verifies, so a key is rotated by putting the new one first and dropping the old one later.
-    Empty: a key derived from ADMIN_API_KEY."""
+    one verifies, so a key is rotated by putting the new one first and dropping the old one once a reload
+    re-signed every record (logged "token records reloaded"). Every process (servers and `app tenants`)
+    needs the same list. Empty: a key derived from ADMIN_API_KEY."""
     redis_token_ttl_seconds: int = 300
-    """How long a token record (or a revocation tombstone) lives in Redis before the registry is asked again."""
+    """How long a revocation tombstone lives in Redis (records of live tokens do not expire: Redis is kept
+    complete, so a flood of unknown tokens costs no registry query)."""
     token_cache_ttl_seconds: float = 5.0
     """How long a resolved token stays in the in-process cache (bounds revocation delay)."""
     token_cache_max_entries: int = 10_000

@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.tenants.tokens import hash_token, redis_key
+from tests.support.records import payload
 from tests.support.servers import LiveServer
 from tests.support.tenants import ADMIN_HEADERS
 
@@ -107,5 +108,5 @@ async def redis_value(url: str, key: str) -> bytes | None:
 
 
 async def token_entries(url: str, tokens: list[str]) -> list[bytes | None]:
-    """What the Redis at `url` holds for each token (its record, the tombstone, or None)."""
-    return [await redis_value(url, redis_key(hash_token(token))) for token in tokens]
+    """What the Redis at `url` holds for each token: the payload of its sealed value (record or `revoked`), or None."""
+    return [payload(await redis_value(url, redis_key(hash_token(token)))) for token in tokens]

@@ -14,6 +14,7 @@ from app.telemetry.metrics import (
     auth_successes,
     normalized_method,
     process_counts,
+    redis_records_rejected,
     token_cache_hits,
     token_cache_misses,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "auth_successes",
     "normalized_method",
     "process_counts",
+    "redis_records_rejected",
     "set_up_process",
     "system_usage",
     "timed_redis",

@@ -46,6 +46,8 @@ AUTH_SUCCESS = Counter("auth_success", "Requests whose X-TOKEN resolved to an ac
 AUTH_FAILURES = Counter("auth_failures", "Requests refused by the tenant guard.", ["reason"])
 TENANT_CACHE_HITS = Counter("tenant_cache_hits", "Token lookups answered by the in-process cache.")
 TENANT_CACHE_MISSES = Counter("tenant_cache_misses", "Token lookups that went to Redis or the registry.")
+REDIS_RECORDS_REJECTED = Counter("redis_records_rejected",
+                                 "Token records in Redis whose seal did not verify (never served; registry asked).")
 DB_QUERIES = Counter("db_queries", "SQL statements run.", ["operation"])
 DB_QUERY_ERRORS = Counter("db_query_errors", "SQL statements that failed.", ["operation"])
 DB_QUERY_DURATION = Histogram("db_query_duration_seconds", "Time one SQL statement took.", ["operation"],
@@ -66,6 +68,7 @@ auth_successes = BufferedCounter(AUTH_SUCCESS)
 auth_failures = BufferedCounter(AUTH_FAILURES)
 token_cache_hits = BufferedCounter(TENANT_CACHE_HITS)
 token_cache_misses = BufferedCounter(TENANT_CACHE_MISSES)
+redis_records_rejected = BufferedCounter(REDIS_RECORDS_REJECTED)
 queries_run = BufferedCounter(DB_QUERIES)
 query_errors = BufferedCounter(DB_QUERY_ERRORS)
 query_durations = BufferedHistogram(DB_QUERY_DURATION, CLIENT_BUCKETS)

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 from litestar.datastructures import State
+from loguru import logger
+from redis.asyncio import Redis
 
 from app import db
 from app.background import stop_task
@@ -19,6 +21,7 @@ from app.tenants.fleet.ledger import RunSummary
 from app.tenants.fleet.schema import migrate_shared
 from app.tenants.invalidation import InvalidationListener
 from app.tenants.rate_limit import TenantRateLimiter
+from app.tenants.record_auth import RecordSigner, record_keys
 from app.tenants.resolver import TokenCache, TokenResolver
 from app.tenants.service import TenantService
 from app.tenants.token_store import TokenStore, connect_redis
@@ -36,7 +39,7 @@ async def tenancy(state: State, settings: Settings) -> AsyncIterator[None]:
     """
     redis = connect_redis(settings.redis_url, settings.redis_timeout_seconds)
     listener_redis = connect_redis(settings.redis_url, LISTENER_READ_TIMEOUT_SECONDS)
-    store = TokenStore(redis, settings.redis_token_ttl_seconds)
+    store = token_store(redis, settings)
     cache = TokenCache(settings.token_cache_ttl_seconds, settings.token_cache_max_entries)
     state.redis = redis
     state.resolver = TokenResolver(cache, store)
@@ -50,6 +53,16 @@ async def tenancy(state: State, settings: Settings) -> AsyncIterator[None]:
         await stop_task(task, state.invalidation.stopping, LISTENER_STOP_SECONDS)
         await listener_redis.aclose()
         await redis.aclose()
+
+
+def token_store(redis: Redis, settings: Settings) -> TokenStore:
+    """The token store of a process, sealing records with the key(s) its settings give (app.tenants.record_auth)."""
+    signer = RecordSigner(record_keys(settings.redis_record_keys, settings.admin_api_key),
+                          fresh_seconds=settings.redis_token_ttl_seconds)
+    if not signer.can_sign:
+        logger.warning("neither REDIS_RECORD_KEYS nor ADMIN_API_KEY is set: Redis token records can be neither "
+                       "written nor read by this process (the registry answers; running servers pay the outbox)")
+    return TokenStore(redis, settings.redis_token_ttl_seconds, signer)
 
 
 def listener_state(state: State) -> tuple[bool, bool]:
@@ -68,7 +81,7 @@ async def standalone_service(settings: Settings) -> AsyncIterator[TenantService]
     redis = connect_redis(settings.redis_url, settings.redis_timeout_seconds)
     try:
         await migrate_shared()
-        yield TenantService(TokenStore(redis, settings.redis_token_ttl_seconds))
+        yield TenantService(token_store(redis, settings))
     finally:
         await redis.aclose()
         await db.stop_pool()

@@ -5,6 +5,12 @@ worker drops them from its in-process cache within milliseconds. While Redis is 
 listener retries every second; on each (re)connection it clears the whole cache (messages may
 have been missed), after writing what the outbox owes Redis; it drains the outbox every second
 too. Without Redis, the cache's own TTL still bounds how long a revoked token can live in a worker.
+
+Each drain is followed by a probe: a GET on the request path's own client. Redis reads are
+trusted again only when the drain left nothing owed, the probe got an answer and no request saw a
+Redis error meanwhile (a drain with no rows never talks to Redis, so it proves nothing). The
+probe also tells whether Redis is known complete; if not, a full load runs in the background
+(app.tenants.completeness), never holding up invalidations.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from redis.exceptions import RedisError
 
 from app.background import pause
 from app.tenants import outbox
+from app.tenants.completeness import Reloader
 from app.tenants.resolver import TokenCache
 from app.tenants.token_store import INVALIDATION_CHANNEL, TokenStore, decode_hashes
 
@@ -39,6 +46,8 @@ class InvalidationListener:
         self.connected = asyncio.Event()
         self.stopping = asyncio.Event()
         """Set to make `run` return after the drain in flight, if any (see app.background)."""
+        self.reloader = Reloader(store)
+        self._reloading: asyncio.Task[bool] | None = None
 
     async def run(self) -> None:
         """Listen until stopped, reconnecting after any Redis failure.
@@ -47,7 +56,11 @@ class InvalidationListener:
         as root spans they would flood the trace backend.
         """
         with suppress_instrumentation():
-            await self._listen_forever()
+            try:
+                await self._listen_forever()
+            finally:
+                if self._reloading is not None:
+                    self._reloading.cancel()
 
     async def _listen_forever(self) -> None:
         while not self.stopping.is_set():
@@ -75,8 +88,13 @@ class InvalidationListener:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _drain(self) -> None:
-        """Write what the outbox owes Redis; Redis reads are trusted again only once nothing is owed."""
-        self.store.trusted = await outbox.drain(self.store)
+        """Pay the outbox, then probe; trust Redis reads only after both and no Redis error meanwhile."""
+        failures = self.store.failures
+        settled = await outbox.drain(self.store)
+        answered = await self.store.probe()
+        self.store.trusted = settled and answered and self.store.failures == failures
+        if self.store.trusted and self.reloader.due() and (self._reloading is None or self._reloading.done()):
+            self._reloading = asyncio.create_task(self.reloader.reload(), name="token-records-reload")
 
     def _drop_announced(self, data: bytes) -> None:
         try:

@@ -20,6 +20,7 @@ from app.tenants.token_store import TokenStore
 _TAKE = (
     "SELECT id, token_hash, value FROM cobreja.token_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
 )
+_OWED = "SELECT DISTINCT token_hash FROM cobreja.token_outbox LIMIT {}"
 _DONE = "DELETE FROM cobreja.token_outbox WHERE id = any($1::int[])"
 _ANY_LEFT = "SELECT EXISTS (SELECT 1 FROM cobreja.token_outbox)"
 """Sees rows another drainer holds too: a plain read does not skip locked rows."""
@@ -39,8 +40,17 @@ async def drain(store: TokenStore) -> bool:
     Rows another drainer holds are skipped (SKIP LOCKED), but they are still owed: until that
     drainer commits, Redis may not hold them yet, so they make the answer False (trusting Redis
     then let a revoked token through right after a Redis restart). A Redis failure keeps the rest
-    for the next drain; writes are idempotent, so a repeat after a crash is harmless.
+    for the next drain; writes are idempotent, so a repeat after a crash is harmless. A store
+    without a record key (a CLI run with neither REDIS_RECORD_KEYS nor ADMIN_API_KEY) cannot seal
+    values: it deletes the owed entries and the completeness mark instead (readers then ask the
+    registry at once) and leaves the rows to the servers' listeners. "Nothing left owed" says
+    nothing of whether Redis answers (no rows: no Redis call); the listener checks that itself.
     """
+    if not store.signer.can_sign:
+        hashes = [row["token_hash"] for row in await TokenOutbox.raw(_OWED, BATCH)]
+        if hashes:
+            await store.forget(hashes)
+        return False
     async with ENGINE.transaction() as transaction:
         connection = transaction.connection
         rows = await connection.fetch(_TAKE, BATCH)
@@ -56,7 +66,10 @@ async def drain(store: TokenStore) -> bool:
 
 
 async def _write_until_failure(store: TokenStore, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
-    """Write rows in order and stop at the first failure: one timeout, not one per row, when Redis is down."""
+    """Write rows in order and stop at the first failure: one timeout, not one per row, when Redis is down.
+
+    A row holds the payload (record or tombstone); the store seals it with the signing key.
+    """
     written = []
     for row in rows:
         if not await store.write(row["token_hash"], row["value"].encode()):

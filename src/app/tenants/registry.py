@@ -35,6 +35,17 @@ async def record_for_token_hash(token_hash: str) -> TenantRecord | None:
     return None if row is None else TenantRecord(**row)
 
 
+async def live_token_records() -> list[tuple[str, TenantRecord]]:
+    """(hash, record) of every unrevoked token, for a full load of Redis (one query)."""
+    rows = await TenantToken.select(
+        TenantToken.token_hash,
+        TenantToken.tenant.slug.as_alias("slug"),
+        TenantToken.tenant.schema_name.as_alias("schema"),
+        TenantToken.tenant.status.as_alias("status"),
+    ).where(TenantToken.revoked_at.is_null())
+    return [(row.pop("token_hash"), TenantRecord(**row)) for row in rows]
+
+
 async def find_tenant(slug: str) -> TenantOut | None:
     """The registry row of `slug`, or None."""
     row = await Tenant.select(*_TENANT_COLUMNS).where(Tenant.slug == slug).first()

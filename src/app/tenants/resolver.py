@@ -3,6 +3,11 @@
 The in-process cache keeps Redis off the hot path (a Redis GET per request halves throughput,
 DESIGN.md §3). Its TTL bounds how long a revoked token can outlive its revocation in a worker
 that missed the invalidation; a registry hit refills Redis so a flushed Redis heals itself (T2).
+
+While Redis is trusted and known complete (app.tenants.token_store), unknown and revoked tokens
+take the same path: one MGET, then 401, no SQL. Only a miss on an incomplete Redis, a rejected
+record, a failed Redis call or an untrusted Redis reaches the registry, and only a plain miss
+refills Redis (after a failure the refill would be a second timeout).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import time
 from app.telemetry import token_cache_hits, token_cache_misses
 from app.tenants import registry
 from app.tenants.structs import TenantRecord
-from app.tenants.token_store import Revoked, TokenStore
+from app.tenants.token_store import MISS, REVOKED, UNANSWERED, UNKNOWN, Stale, TokenStore
 from app.tenants.tokens import hash_token
 
 
@@ -61,21 +66,25 @@ class TokenResolver:
         self.store = store
 
     async def resolve(self, token: str) -> TenantRecord | None:
-        """Cache → Redis (while trusted) → registry (refilling Redis); None for unknown or revoked tokens."""
+        """Cache → Redis (while trusted) → registry (unless Redis is complete); None for unknown or revoked tokens."""
         token_hash = hash_token(token)
         record = self.cache.get(token_hash)
         if record is not None:
             token_cache_hits.inc()
             return record
         token_cache_misses.inc()
-        trusted = self.store.trusted
-        stored = await self.store.get(token_hash) if trusted else None
-        if isinstance(stored, Revoked):
+        stored = await self.store.get(token_hash) if self.store.trusted else UNANSWERED
+        if isinstance(stored, TenantRecord):
+            self.cache.put(token_hash, stored)
+            return stored
+        if stored is UNKNOWN or stored is REVOKED:
             return None
-        record = stored or await registry.record_for_token_hash(token_hash)
+        record = await registry.record_for_token_hash(token_hash)
         if record is None:
             return None
-        if stored is None and trusted:
+        if stored is MISS:
             await self.store.refill(token_hash, record)
+        elif isinstance(stored, Stale):
+            await self.store.refresh(token_hash, stored, record)
         self.cache.put(token_hash, record)
         return record

@@ -35,7 +35,9 @@ class TenantService:
         """Create schema + all migrations + registry row + token atomically; return the token once.
 
         Everything runs in one PostgreSQL transaction: a failure anywhere leaves no schema, no row
-        and no token behind. Redis is written only after the commit. The schema is cloned from the
+        and no token behind. The token's record is owed to Redis through the outbox (a Redis known
+        complete must hold it: a missing record would read as an unknown token), paid after the
+        commit. The schema is cloned from the
         migrated template (see app.tenants.template), then checked against the migrations, so it
         is current by construction even if a fleet migration runs meanwhile.
         """
@@ -50,9 +52,11 @@ class TenantService:
                 await migrate_tenant_schema(schema)
                 tenant_id, tenant = await registry.insert_tenant(slug, schema)
                 await TenantToken.insert(TenantToken(token_hash=token_hash, tenant=tenant_id))
+                owed = [(token_hash, encode_record(_record(tenant)))]
+                await outbox.record(owed)
         except (asyncpg.UniqueViolationError, asyncpg.DuplicateSchemaError) as exc:
             raise TenantExists(f"A tenant {slug!r} already exists.") from exc
-        await self.store.put(token_hash, _record(tenant))
+        await self._after_change(owed)
         logger.info("tenant created: {}", slug)
         return TenantCreated(tenant=tenant, token=token)
 
@@ -86,7 +90,7 @@ class TenantService:
             await TenantToken.insert(TenantToken(token_hash=token_hash, tenant=tenant_id))
             owed = [(h, TOMBSTONE) for h in revoked] + [(token_hash, encode_record(_record(tenant)))]
             await outbox.record(owed)
-        await self._after_change(revoked)
+        await self._after_change(owed)
         logger.info("tenant token rotated: {}", slug)
         return TenantCreated(tenant=tenant, token=token)
 
@@ -101,8 +105,9 @@ class TenantService:
             await registry.revoke_tokens(tenant_id)
             await registry.set_status(tenant_id, "deleting")
             every_hash = await registry.all_token_hashes(tenant_id)  # a re-run re-tombstones them all
-            await outbox.record([(h, TOMBSTONE) for h in every_hash])
-        await self._after_change(every_hash)
+            owed = [(h, TOMBSTONE) for h in every_hash]
+            await outbox.record(owed)
+        await self._after_change(owed)
         async with ENGINE.transaction() as transaction:
             await enter_schema(transaction.connection, tenant.schema)  # never mid-migration
             await transaction.connection.execute(f"DROP SCHEMA IF EXISTS {quote_ident(tenant.schema)} CASCADE")
@@ -116,8 +121,9 @@ class TenantService:
                 raise TenantNotFound(f"Tenant {slug!r} is being deleted.")
             tenant = await registry.set_status(tenant_id, status)
             live = await registry.live_token_hashes(tenant_id)
-            await outbox.record([(h, encode_record(_record(tenant))) for h in live])
-        await self._after_change(live)
+            owed = [(h, encode_record(_record(tenant))) for h in live]
+            await outbox.record(owed)
+        await self._after_change(owed)
         logger.info("tenant {}: {}", status, slug)
         return tenant
 
@@ -129,11 +135,26 @@ class TenantService:
             raise TenantNotFound(f"No tenant {slug!r}.")
         return found
 
-    async def _after_change(self, token_hashes: list[str]) -> None:
-        """After a commit: drop the hashes from this process's cache, then pay the outbox to Redis."""
+    async def _after_change(self, owed: list[tuple[str, bytes]]) -> None:
+        """After a commit: drop the hashes from this process's cache, write what this change owes Redis, drain.
+
+        The change's own values are written directly (stopping at the first failure) before the
+        outbox is drained: a concurrent drainer may hold this change's rows (SKIP LOCKED), and the
+        answer (a new token, "old token dead at once") must not wait for it. The rows stay owed
+        until a drain deletes them, so a failure here loses nothing.
+        """
+        hashes = [token_hash for token_hash, _ in owed]
         if self.local_cache is not None:
-            for token_hash in token_hashes:
+            for token_hash in hashes:
                 self.local_cache.drop(token_hash)
+        if not self.store.signer.can_sign:
+            await self.store.forget(hashes)
+        else:
+            for token_hash, value in owed:
+                if not await self.store.write(token_hash, value):
+                    break
+            else:
+                await self.store.announce(hashes)
         await outbox.drain(self.store)
 
 

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from app.tenants import outbox
 from app.tenants.token_store import TOMBSTONE, TokenStore
 from app.tenants.tokens import hash_token, new_token, redis_key
+from tests.support.records import SIGNER
 
 _OWE = "INSERT INTO cobreja.token_outbox (token_hash, value) VALUES ($1, $2) RETURNING id"
 _HOLD = "SELECT id FROM cobreja.token_outbox WHERE id = $1 FOR UPDATE"
@@ -29,7 +30,7 @@ _HOLD = "SELECT id FROM cobreja.token_outbox WHERE id = $1 FOR UPDATE"
 @pytest.fixture
 async def store(client: httpx.AsyncClient, redis: Redis) -> TokenStore:
     """A token store on the session's Redis (the app's lifespan is running, so ENGINE is connected)."""
-    return TokenStore(redis, ttl_seconds=60)
+    return TokenStore(redis, ttl_seconds=60, signer=SIGNER)
 
 
 @pytest.fixture
@@ -73,4 +74,6 @@ async def test_a_drain_after_the_other_drainer_lets_go_settles(
     while not await outbox.drain(store):  # the app's listener may hold rows for a moment too
         assert time.monotonic() < deadline, "the outbox never settled"
         await asyncio.sleep(0.05)
-    assert await redis.get(redis_key(token_hash)) == TOMBSTONE
+    opened = SIGNER.open(token_hash, await redis.get(redis_key(token_hash)) or b"")
+    assert opened is not None
+    assert (opened.payload, opened.by_signing_key) == (TOMBSTONE, True)

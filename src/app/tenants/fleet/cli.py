@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 
 from app.console import FLEET_CLI, fail, prepare
+from app.db import UnsafeSearchPath
 from app.errors import UNAVAILABLE_ERRORS, DomainError
 from app.settings import Settings
 from app.tenants.fleet.progress import LineReporter, progress_bar, summary_lines
@@ -68,5 +69,7 @@ def _run(settings: Settings, options: RunOptions, as_json: bool) -> RunSummary:
         fail("interrupted; schemas being migrated were rolled back, the next run resumes", code=130)
     except DomainError as exc:
         fail(exc.detail, code=2)
+    except UnsafeSearchPath as exc:
+        fail(f"PostgreSQL at DATABASE_URL is not safe to serve from: {exc}")
     except _ENVIRONMENT_ERRORS as exc:
         fail(f"PostgreSQL is unreachable ({type(exc).__name__}: {exc}); check DATABASE_URL")

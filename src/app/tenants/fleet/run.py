@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.db import ENGINE, configure_engine, stop_pool
+from app.db import ENGINE, configure_engine, settle_search_path, stop_pool
 from app.piccolo_conf import SHARED_APPS, TENANT_APPS
 from app.settings import Settings
 from app.tenants.errors import TenantNotFound
@@ -193,6 +193,7 @@ async def runner_pool(settings: Settings, jobs: int) -> AsyncIterator[None]:
     ENGINE.config["command_timeout"] = None
     await ENGINE.start_connection_pool(min_size=1, max_size=jobs + 1, max_inactive_connection_lifetime=300)
     try:
+        await settle_search_path()  # the runner may be the first process on a new database
         yield
     finally:
         await stop_pool()

@@ -386,11 +386,11 @@ async def test_tenants_created_during_a_run_end_up_current(fleet: Fleet, tmp_pat
     either) is picked up by the runner's re-listing; one created by code with it is current by
     construction.
     """
-    slugs = [f"slow{number}" for number in range(16)]
+    slugs = [f"slow{number}" for number in range(16)]  # ~10 s of run: room for two creations on a busy machine
     await fleet.create(*slugs)
     await fleet.pg.execute(f"DROP SCHEMA {TEMPLATE_SCHEMA} CASCADE")  # the old code's creation rebuilds it
     label = fleet.add_migration("2099-01-07T00:00:00:000000", "ALTER TABLE item ADD COLUMN late_note text",
-                                "SELECT pg_sleep(0.3)")
+                                "SELECT pg_sleep(0.6)")
     process = await fleet.start("--jobs", "1", "--json")
     await wait_for_ledger_rows(fleet, 1)
     old_code = tmp_path / "old_code"
