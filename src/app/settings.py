@@ -59,8 +59,9 @@ class Settings:
     re-signed every record (logged "token records reloaded"). Every process (servers and `app tenants`)
     needs the same list. Empty: a key derived from ADMIN_API_KEY."""
     redis_token_ttl_seconds: int = 300
-    """How long a revocation tombstone lives in Redis (records of live tokens do not expire: Redis is kept
-    complete, so a flood of unknown tokens costs no registry query)."""
+    """How long a revocation tombstone lives in Redis, and how long a sealed record is believed before the
+    registry is asked again (records of live tokens stay in Redis: it is kept complete, so a flood of
+    unknown tokens costs no registry query)."""
     token_cache_ttl_seconds: float = 5.0
     """How long a resolved token stays in the in-process cache (bounds revocation delay)."""
     token_cache_max_entries: int = 10_000

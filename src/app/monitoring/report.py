@@ -16,7 +16,7 @@ from loguru import logger
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.db import ENGINE
+from app.db import CIRCUIT, ENGINE
 from app.monitoring import store
 from app.monitoring.document import (
     Background,
@@ -101,7 +101,7 @@ class Dashboard:
 
     async def _read_postgres(self) -> tuple[FleetActivity | None, PostgresStats]:
         try:
-            async with asyncio.timeout(SOURCE_DEADLINE_SECONDS):
+            async with asyncio.timeout(SOURCE_DEADLINE_SECONDS), CIRCUIT.guard():  # 503-fast while it is down
                 activity = await fleet_activity()
                 async with ENGINE.pool.acquire() as connection:  # type: ignore[union-attr]
                     row = await connection.fetchrow(_POSTGRES)

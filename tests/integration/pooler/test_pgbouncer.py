@@ -106,7 +106,10 @@ async def test_app_run_starts_through_the_pooler_with_stock_config(pooled_app: L
 
 async def test_isolation_holds_through_the_pooler(pooled_app: LiveServer, direct: asyncpg.Connection) -> None:
     """3,000 shuffled requests over 12 tenants, app pool of 4 over 3 server connections: 0 foreign rows, 0 5xx."""
-    await assert_isolated_under_load(pooled_app.base_url, direct, tenants=12, requests=3_000)
+    try:
+        await assert_isolated_under_load(pooled_app.base_url, direct, tenants=12, requests=3_000)
+    except (AssertionError, httpx.HTTPError) as exc:  # with what the server logged, to tell why
+        raise AssertionError(f"{type(exc).__name__}: {exc}\n--- app log ---\n{pooled_app.log()[-4000:]}") from exc
     assert "prepared statement" not in pooled_app.log()
 
 
