@@ -152,7 +152,9 @@ async def assert_isolated_under_load(base_url: str, pg: asyncpg.Connection, *, t
     ids and stored rows (read through `pg`, bypassing the service) are exactly what it created.
     """
     rng = random.Random(SEED)  # noqa: S311  (a reproducible workload, not a secret)
-    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+    # Idle connections are dropped well before uvicorn's 5 s keep-alive closes them: reusing one the
+    # server is closing at that moment would fail the request (httpx.ReadError), on a busy machine.
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as http:
         books = list(await asyncio.gather(*(seed(http, index) for index in range(tenants))))
         assert len({book.tenant.slug for book in books}) == tenants
