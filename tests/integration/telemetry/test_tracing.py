@@ -85,8 +85,10 @@ async def test_sql_spans_are_children_of_the_request_span(
 async def test_redis_commands_are_children_of_the_request_span(
     client: httpx.AsyncClient, admin_headers: dict[str, str], exporter: InMemorySpanExporter
 ) -> None:
-    """Creating a tenant writes its token record to Redis; that write (a script: a record never replaces a
-    tombstone) is a Redis client span under the request."""
+    """Creating a tenant writes its token record to Redis; that write is a Redis client span under the request.
+
+    The write is a script (EVAL): a record never replaces a tombstone.
+    """
     exporter.clear()
     response = await client.post("/admin/tenants", json={"slug": unique_slug("tr")}, headers=admin_headers)
     assert response.status_code == 201

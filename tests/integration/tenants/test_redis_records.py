@@ -43,7 +43,12 @@ def registry_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 async def status(app: Litestar, client: httpx.AsyncClient, token: str) -> int:
-    """GET /items with `token`, its in-process cache entry forgotten first."""
+    """GET /items with `token`, its in-process cache entry forgotten first, once the app reads Redis.
+
+    The listener stops trusting Redis for a moment whenever outbox rows are still owed (a lifecycle
+    change a test just made); the read must reach Redis to test what Redis holds.
+    """
+    await wait_until_redis_trusted(app)
     app.state.resolver.cache.clear()
     return (await client.get("/items", headers={"X-TOKEN": token})).status_code
 
