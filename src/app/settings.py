@@ -80,6 +80,9 @@ class Settings:
     """Whether every request writes one JSON access line."""
     metrics_enabled: bool = True
     """Whether requests are counted and timed for `/metrics` (and `/metrics` is served)."""
+    metrics_token: str = field(default="", repr=False)
+    """Bearer token `/metrics` then requires (`Authorization: Bearer <token>`); empty: `/metrics` is open
+    (for local use)."""
     metrics_tenant_labels: int = 100
     """Tenants per process that get their own label in `tenant_requests_total`; later ones count as `other`."""
     slow_request_ms: float = 500.0

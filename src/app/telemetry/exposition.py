@@ -6,14 +6,21 @@ Written instead of Litestar's `PrometheusController` because that one fixes the 
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
+from http import HTTPStatus
+from typing import Any
 
 from litestar import Controller, Request, get
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Response
+from litestar.types import Guard
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
+from app.errors import Unauthenticated
 from app.telemetry.buffered import publish_all
 from app.telemetry.gauges import FleetCollector
 from app.telemetry.metrics import MULTIPROCESS, with_exemplars
@@ -40,8 +47,34 @@ class ExposedMetrics:
 EXPOSED = ExposedMetrics()
 
 
+class MetricsTokenRequired(Unauthenticated):
+    """METRICS_TOKEN is set and the scrape did not give it."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    headers = {"WWW-Authenticate": 'Bearer realm="metrics"'}  # noqa: RUF012  (a constant of the class)
+
+
+def bearer_guard(token: str) -> Guard:
+    """A guard letting through only `Authorization: Bearer <token>` (compared in constant time)."""
+    expected = f"Bearer {token}".encode()
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        given = connection.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise MetricsTokenRequired("`/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`.")
+
+    return guard
+
+
+def metrics_controller(token: str) -> type[Controller]:
+    """The scrape endpoint: open without a token, else guarded by it."""
+    if not token:
+        return MetricsController
+    return type("ProtectedMetricsController", (MetricsController,), {"guards": [bearer_guard(token)]})
+
+
 class MetricsController(Controller):
-    """The scrape endpoint (no token needed; put it behind your network's edge)."""
+    """The scrape endpoint (open unless METRICS_TOKEN is set: see `metrics_controller`)."""
 
     path = "/metrics"
     tags = ["monitoring"]  # noqa: RUF012  (Litestar reads this class attribute)

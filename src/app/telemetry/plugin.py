@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -23,7 +23,7 @@ from app.settings import Settings
 from app.telemetry.access import AccessLog
 from app.telemetry.buffered import publishing
 from app.telemetry.client_metrics import TimedConnection
-from app.telemetry.exposition import MetricsController
+from app.telemetry.exposition import metrics_controller
 from app.telemetry.finished import RequestObserver
 from app.telemetry.gauges import ReadRegistry, sampling
 from app.telemetry.layer import RequestLayer, remember_exception
@@ -50,6 +50,8 @@ class TelemetryConfig:
     """The process's log level, so access lines nobody would see are never built."""
     slow_request_ms: float = 500.0
     """Requests at least this slow are marked `slow` and also written to performance.log."""
+    metrics_token: str = field(default="", repr=False)
+    """Bearer token `/metrics` requires; empty: open."""
     tenant_labels: int = 100
     """Tenants per process that get their own label in `tenant_requests_total`; later ones are `other`."""
     read_registry: ReadRegistry | None = None
@@ -63,6 +65,7 @@ class TelemetryConfig:
         """The telemetry `settings` ask for."""
         return cls(metrics=settings.metrics_enabled, access_log=settings.access_log, log_level=settings.log_level,
                    slow_request_ms=settings.slow_request_ms, tenant_labels=settings.metrics_tenant_labels,
+                   metrics_token=settings.metrics_token,
                    read_registry=read_registry, observers=observers)
 
     @property
@@ -90,7 +93,7 @@ class TelemetryPlugin(InitPlugin):
         access = AccessLog(self.config.slow_request_ms) if self.config.writes_access_lines else None
         app_config.logging_config = None  # loguru is the process's logging (set_up_process), not Litestar's
         if metrics is not None:
-            app_config.route_handlers.append(MetricsController)
+            app_config.route_handlers.append(metrics_controller(self.config.metrics_token))
         app_config.lifespan.append(_signals_running(metrics is not None, access, self.config.read_registry))
         observers = ((metrics,) if metrics is not None else ()) + self.config.observers
         if tracer is not None or observers or access is not None:

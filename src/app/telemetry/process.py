@@ -18,12 +18,12 @@ from app.telemetry.tracing import install_tracer_provider
 def set_up_process(settings: Settings, stream: TextIO | None = None, traces: bool = True) -> None:
     """Log JSON lines to `stream` (default stdout) and LOG_DIR; with `traces`, install tracing from OTEL_*.
 
-    The admin key, the monitoring password and the Redis record keys are scrubbed from every log
-    line. Tracing is installed at most once per process (`OTEL_SDK_DISABLED=true` leaves it off);
-    the CLIs, which serve no requests, pass `traces=False`.
+    The admin key, the monitoring password, the metrics token and the Redis record keys are scrubbed
+    from every log line. Tracing is installed at most once per process (`OTEL_SDK_DISABLED=true`
+    leaves it off); the CLIs, which serve no requests, pass `traces=False`.
     """
     record_keys = [key.strip() for key in settings.redis_record_keys.split(",") if key.strip()]
-    secrets = (settings.admin_api_key, settings.monitoring_password, *record_keys)
+    secrets = (settings.admin_api_key, settings.monitoring_password, settings.metrics_token, *record_keys)
     configure_logging(settings.log_level, settings.log_dir, secrets, stream)
     if traces:
         install_tracer_provider()
