@@ -69,6 +69,8 @@ class SlowRequest(msgspec.Struct, kw_only=True):
     tenant: str | None
     status: int
     duration_ms: float
+    request_id: str
+    """Its X-Request-Id: finds its access line (and, if recorded, its trace)."""
 
 
 class Endpoint(msgspec.Struct, kw_only=True):

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.monitoring.document import SlowRequest
 from app.telemetry import UNMATCHED, FinishedRequest, normalized_method
 
 Clock = Callable[[], float]
@@ -42,19 +43,6 @@ def bucket_middle_ms(index: int) -> float:
     return float(LATENCY_BASE_MS * LATENCY_RATIO ** (index - 0.5))
 
 
-@dataclass(frozen=True, slots=True)
-class Slow:
-    """A request at least the threshold slow, as the slowest-requests panel shows it."""
-
-    time: float
-    method: str
-    path: str
-    tenant: str | None
-    status: int
-    duration_ms: float
-    request_id: str
-
-
 @dataclass(slots=True)
 class Window:
     """What was recorded since the last flush."""
@@ -71,7 +59,7 @@ class Window:
     exceptions: dict[str, int] = field(default_factory=dict)
     """"<status class> <exception type>" (e.g. "5xx KeyError") → count."""
     tenants: dict[str, int] = field(default_factory=dict)
-    slow: list[Slow] = field(default_factory=list)
+    slow: list[SlowRequest] = field(default_factory=list)
     slow_count: int = 0
 
     @property
@@ -128,10 +116,12 @@ class Recorder:
         if request.tenant is not None:
             window.tenants[request.tenant] = window.tenants.get(request.tenant, 0) + 1
         if ms >= self.slow_request_ms:
-            self._note_slow(window, Slow(now, method, route, request.tenant, request.status, ms, request.request_id))
+            self._note_slow(window, SlowRequest(time=round(now, 3), method=method, path=route, tenant=request.tenant,
+                                                status=request.status, duration_ms=round(ms, 3),
+                                                request_id=request.request_id))
 
     @staticmethod
-    def _note_slow(window: Window, slow: Slow) -> None:
+    def _note_slow(window: Window, slow: SlowRequest) -> None:
         """Keep the window's SLOW_KEPT slowest (sorting only when the list doubles: amortised)."""
         window.slow_count += 1
         window.slow.append(slow)

@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from app.monitoring.document import HealthSample, SlowRequest, Worker
-from app.monitoring.recording import Slow, Window
+from app.monitoring.recording import Window
 
 PREFIX = "cobreja:monitoring:"
 RT_CAP = 4096
@@ -95,7 +95,8 @@ def write_window(pipe: Pipeline, window: Window, deltas: Deltas) -> None:
         pipe.expire(tenants, TTL["daily"])
     if window.slow:
         slow = key("slow", hour)
-        pipe.zadd(slow, {_encode_slow(entry): entry.duration_ms for entry in window.slow})
+        # The request id makes equal-looking requests distinct members.
+        pipe.zadd(slow, {msgspec.json.encode(entry): entry.duration_ms for entry in window.slow})
         pipe.zremrangebyrank(slow, 0, -(SLOW_CAP + 1))
         pipe.expire(slow, TTL["slow"])
 
@@ -158,13 +159,6 @@ def _increment(pipe: Pipeline, name: str, fields: Mapping[Any, float], ttl: int)
 
 def _delta_fields(deltas: Deltas) -> dict[str, float]:
     return {"db_queries": deltas.db_queries, "cache_hits": deltas.cache_hits, "cache_misses": deltas.cache_misses}
-
-
-def _encode_slow(entry: Slow) -> bytes:
-    slow = SlowRequest(time=round(entry.time, 3), method=entry.method, path=entry.path, tenant=entry.tenant,
-                       status=entry.status, duration_ms=round(entry.duration_ms, 3))
-    # The request id makes equal-looking requests distinct members; it is not shown.
-    return msgspec.json.encode([entry.request_id, slow])
 
 
 class WorkerReport(msgspec.Struct, kw_only=True):
@@ -260,7 +254,7 @@ def _parse_seconds(raw: list[bytes], now: float) -> list[tuple[int, int, float, 
 
 
 def _parse_slow(raw: list[bytes]) -> list[SlowRequest]:
-    decoded = [msgspec.json.decode(member, type=tuple[str, SlowRequest])[1] for member in raw]
+    decoded = [msgspec.json.decode(member, type=SlowRequest) for member in raw]
     return sorted(decoded, key=lambda slow: slow.duration_ms, reverse=True)[:SLOW_CAP]
 
 
