@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 import click
@@ -23,6 +24,7 @@ from app.tenants import tenants_command
 
 
 @click.group()
+@click.version_option(version("cobreja"), "--version", "-V", prog_name="cobreja", message="%(prog)s %(version)s")
 def main() -> None:
     """Cobreja: a multi-tenant REST API service."""
 
@@ -98,8 +100,14 @@ def share_metrics_between_workers() -> None:
 
 
 def port_is_free(host: str, port: int) -> bool:
-    """Whether a server could bind `host:port` now (checked before the demo token is rotated)."""
+    """Whether a server could bind `host:port` now (checked before the demo token is rotated).
+
+    The probe binds the way uvicorn does, with SO_REUSEADDR: the TIME-WAIT left by a closed connection
+    (one `curl` to the last run is enough) does not stop uvicorn, so it must not stop this check either.
+    Only a live listener makes the port busy.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

@@ -84,4 +84,16 @@ class MetricsController(Controller):
     async def metrics(self, request: Request) -> Response[bytes]:  # type: ignore[type-arg]
         """All metrics in the format the scraper accepts."""
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(EXPOSED), media_type=content_type)
+        return Response(encoder(EXPOSED), media_type=without_charset(content_type))
+
+
+def without_charset(content_type: str) -> str:
+    """`content_type` as Litestar should be given it: a text/ type without its `charset` parameter.
+
+    Litestar appends `; charset=utf-8` to every text/ type itself, so prometheus-client's own would
+    appear twice; other types (OpenMetrics) are sent as given.
+    """
+    if not content_type.startswith("text/"):
+        return content_type
+    return "; ".join(part for part in (piece.strip() for piece in content_type.split(";"))
+                     if not part.startswith("charset="))

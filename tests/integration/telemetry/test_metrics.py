@@ -7,6 +7,7 @@ import time
 import uuid
 
 import httpx
+import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.samples import Sample
 
@@ -111,3 +112,16 @@ async def test_openmetrics_buckets_carry_the_trace_id_as_exemplar(client: httpx.
         if sample.exemplar is not None and sample.labels.get("path") == "/items"
     ]
     assert trace_id in [exemplar.labels["trace_id"] for exemplar in exemplars]
+
+
+@pytest.mark.parametrize(("accept", "media_type"), [
+    ("", "text/plain; version=0.0.4"),
+    (OPENMETRICS["Accept"], "application/openmetrics-text; version=1.0.0"),
+], ids=["text", "openmetrics"])
+async def test_metrics_content_type_names_its_charset_once(client: httpx.AsyncClient, accept: str,
+                                                           media_type: str) -> None:
+    """`/metrics` sends the format's content type with exactly one `charset=utf-8` parameter (not two)."""
+    scraped = await client.get("/metrics", headers={"Accept": accept} if accept else {})
+    content_type = scraped.headers["content-type"]
+    assert content_type.startswith(media_type)
+    assert [part.strip() for part in content_type.split(";")].count("charset=utf-8") == 1, content_type
