@@ -12,6 +12,7 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 
 from app import db
 from app.errors import problem_details_config
+from app.head import HeadAnsweredAsGet
 from app.items import ItemController
 from app.memory import settle_after_start_up
 from app.monitoring import HealthController, HealthMonitor, dashboard, monitoring_routes, recorder_for
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await db.stop_pool()
 
-    return Litestar(
+    return HeadAnsweredAsGet(
         route_handlers=[HealthController, ItemController, AdminTenantController, *monitoring_routes()],
         lifespan=[lifespan],
         middleware=[NormalisedPathsOnly()],
