@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from app.errors import DomainError, NotFound
+from app.errors import DomainError, NotFound, Unauthenticated
 
 
 class TenantNotFound(NotFound):
@@ -41,3 +41,22 @@ class TenantRateLimited(DomainError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class TokenRequired(Unauthenticated):
+    """No valid X-TOKEN: the 401 names the header to send (RFC 9110 requires a challenge on every 401)."""
+
+    headers = {"WWW-Authenticate": 'ApiKey realm="tenant", header="X-TOKEN"'}  # noqa: RUF012  (a constant)
+
+
+class AdminKeyRequired(Unauthenticated):
+    """No valid X-ADMIN-KEY: the 401 names the header to send."""
+
+    headers = {"WWW-Authenticate": 'ApiKey realm="admin", header="X-ADMIN-KEY"'}  # noqa: RUF012  (a constant)
+
+
+class RepeatedCredential(DomainError):
+    """A credential header sent more than once: which one counts would be a guess, so none does."""
+
+    status = HTTPStatus.BAD_REQUEST
+    slug = "repeated-header"

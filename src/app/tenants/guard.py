@@ -10,9 +10,9 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from app.db import TenantScope
-from app.errors import UNAUTHENTICATED_DETAIL, DomainError, Unauthenticated
+from app.errors import UNAUTHENTICATED_DETAIL, DomainError
 from app.telemetry import auth_failures, auth_successes
-from app.tenants.errors import TenantRateLimited, TenantSuspended
+from app.tenants.errors import AdminKeyRequired, RepeatedCredential, TenantRateLimited, TenantSuspended, TokenRequired
 from app.tenants.rate_limit import TenantRateLimiter
 from app.tenants.resolver import TokenResolver
 from app.tenants.tokens import looks_like_token
@@ -27,15 +27,15 @@ async def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     401 with one body for missing, malformed, unknown and revoked tokens; 403 if suspended. A
     token that cannot be one of ours is refused without any lookup.
     """
-    token = connection.headers.get(TOKEN_HEADER)
+    token = single_header(connection, TOKEN_HEADER, "X-TOKEN")
     if not token:
-        raise _refused("missing", Unauthenticated(UNAUTHENTICATED_DETAIL))
+        raise _refused("missing", TokenRequired(UNAUTHENTICATED_DETAIL))
     if not looks_like_token(token):
-        raise _refused("malformed", Unauthenticated(UNAUTHENTICATED_DETAIL))
+        raise _refused("malformed", TokenRequired(UNAUTHENTICATED_DETAIL))
     resolver: TokenResolver = connection.app.state.resolver
     record = await resolver.resolve(token)
     if record is None:
-        raise _refused("unknown", Unauthenticated(UNAUTHENTICATED_DETAIL))
+        raise _refused("unknown", TokenRequired(UNAUTHENTICATED_DETAIL))
     if record.status != "active":
         raise _refused("suspended", TenantSuspended(f"Tenant {record.slug!r} is suspended."))
     limiter: TenantRateLimiter = connection.app.state.rate_limiter
@@ -45,6 +45,15 @@ async def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     auth_successes.inc()
     connection.state.tenant = record.slug
     connection.state.tenant_scope = TenantScope(record.slug, record.schema)
+
+
+def single_header(connection: ASGIConnection[Any, Any, Any, Any], name: str, shown: str) -> str:
+    """The value of header `name` ("" when absent); sent twice or more → 400 (counted as malformed)."""
+    values = connection.headers.getall(name, [])
+    if len(values) > 1:
+        auth_failures.inc("malformed")
+        raise RepeatedCredential(f"Send the {shown} header once; it was sent {len(values)} times.")
+    return values[0] if values else ""
 
 
 def _refused(reason: str, error: DomainError) -> DomainError:
@@ -62,11 +71,11 @@ async def provide_tenant_db(request: Request[Any, Any, Any]) -> TenantScope:
 def has_admin_key(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     """Whether the request carries the right X-ADMIN-KEY, compared in constant time (R4)."""
     expected: str = connection.app.state.settings.admin_api_key
-    given = connection.headers.get(ADMIN_HEADER, "")
+    given = single_header(connection, ADMIN_HEADER, "X-ADMIN-KEY")
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Allow the request only with the right X-ADMIN-KEY."""
     if not has_admin_key(connection):
-        raise Unauthenticated("A valid X-ADMIN-KEY header is required.")
+        raise AdminKeyRequired("A valid X-ADMIN-KEY header is required.")

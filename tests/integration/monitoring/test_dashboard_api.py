@@ -176,7 +176,7 @@ def assert_endpoints_and_errors(after: dict[str, Any]) -> None:
     assert all(e["avg_ms"] > 0 for e in after["endpoints"])
     error_types = {(e["type"], e["status_class"]): e["count"] for e in after["error_types"]}
     assert error_types[("ItemNotFound", "4xx")] == 2
-    assert error_types[("Unauthenticated", "4xx")] == 2
+    assert error_types[("TokenRequired", "4xx")] == 2
 
 
 def assert_slowest(after: dict[str, Any], tenant: Tenant) -> None:

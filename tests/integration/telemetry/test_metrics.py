@@ -91,7 +91,7 @@ async def test_auth_and_tenant_counters_move(client: httpx.AsyncClient, tenant: 
     assert value(after, "auth_success_total") == value(before, "auth_success_total") + 1
     assert value(after, "tenant_requests_total", tenant=tenant.slug) == value(
         before, "tenant_requests_total", tenant=tenant.slug) + 1
-    assert value(after, "http_exceptions_total", exception_type="Unauthenticated") >= 2
+    assert value(after, "http_exceptions_total", exception_type="TokenRequired") >= 2
     assert value(after, "db_queries_total", operation="SELECT") > value(before, "db_queries_total", operation="SELECT")
 
 
