@@ -17,6 +17,8 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from loguru import logger
 from redis.exceptions import RedisError
 
+from app.validation import explain
+
 PROBLEM_TYPE_BASE = "https://cobreja.dev/problems/"
 
 
@@ -89,17 +91,14 @@ def from_http_exception(exc: HTTPException) -> ProblemDetailsException:
 
 
 def _field_errors(raw: list[Any]) -> list[dict[str, Any]]:
-    """Normalise Litestar's validation entries to `{field, message, source}`."""
+    """Normalise Litestar's validation entries to `{field, message, source}`, worded for the client."""
     errors = []
     for entry in raw:
         if isinstance(entry, Mapping):
-            errors.append(
-                {
-                    "field": entry.get("key") or "body",
-                    "message": str(entry.get("message", "")),
-                    "source": entry.get("source", "body"),
-                }
-            )
+            raw_source = entry.get("source", "body")
+            source = str(getattr(raw_source, "value", raw_source))  # Litestar gives query/path as a ParamType
+            field, message = explain(str(entry.get("key") or "body"), str(entry.get("message", "")), source)
+            errors.append({"field": field, "message": message, "source": source})
         else:
             errors.append({"field": "body", "message": str(entry), "source": "body"})
     return errors

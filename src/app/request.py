@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.exceptions import ClientException, HTTPException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 
 class UnsupportedBodyType(HTTPException):
@@ -27,10 +28,19 @@ class CobrejaRequest(Request[Any, Any, Any]):
     - A body whose Content-Type is not JSON is a 415 (Litestar would decode a `text/plain` or form
       body as JSON anyway, or call it malformed JSON). A body without a Content-Type is read as JSON,
       for clients that do not set one.
+    - A body over the size limit is a 413 that states the limit.
     - A body that is not UTF-8 or nests too deeply is a 400, not a 500: Litestar turns msgspec's own
       decode errors into 400 already; `UnicodeDecodeError` and `RecursionError` escape its decoder,
       and mapping them app-wide would hide real bugs.
     """
+
+    async def body(self) -> bytes:
+        """The body; over the size limit, a 413 that states the limit (Litestar's own says only "too large")."""
+        try:
+            return await super().body()
+        except RequestEntityTooLarge as exc:
+            limit = self.route_handler.resolve_request_max_body_size()
+            raise RequestEntityTooLarge(f"The request body is larger than the limit of {limit} bytes.") from exc
 
     async def json(self) -> Any:
         """The decoded JSON body; 415 for a non-JSON media type, 400 when it cannot be decoded."""

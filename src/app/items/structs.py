@@ -9,13 +9,16 @@ from uuid import UUID
 
 import msgspec
 
-# PostgreSQL text cannot hold NUL, so it is refused here (a 400) rather than by the database (a 500).
-# The title must also hold a non-space character; it is trimmed after validation.
-Title = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$",
-                      description="1–200 characters, not blank, trimmed")
-]
-Description = Annotated[str, msgspec.Meta(max_length=5000, pattern=r"^[^\x00]*$")]
+TITLE_MAX_LENGTH = 200
+DESCRIPTION_MAX_LENGTH = 5000
+
+# The rules of a title are checked in code (`_checked_title`), not by a msgspec pattern: the length
+# counts after trimming, and each broken rule gets its own message. PostgreSQL text cannot hold NUL,
+# so it is refused here (a 400) rather than by the database (a 500).
+Title = Annotated[str, msgspec.Meta(description=f"1–{TITLE_MAX_LENGTH} characters after trimming surrounding "
+                                                "spaces; not blank; no NUL characters")]
+Description = Annotated[str, msgspec.Meta(description=f"up to {DESCRIPTION_MAX_LENGTH} characters; no NUL "
+                                                      "characters")]
 
 
 class ItemStatus(enum.StrEnum):
@@ -26,8 +29,26 @@ class ItemStatus(enum.StrEnum):
     DONE = "done"
 
 
-def _trimmed_title(title: str) -> str:
-    return title.strip()  # never empty: the Title pattern requires a non-space character
+def _checked_title(title: str) -> str:
+    """`title` trimmed, or ValueError naming the rule it breaks (msgspec turns it into a 400)."""
+    trimmed = title.strip()
+    if "\x00" in title:
+        raise ValueError("`title` must not contain NUL characters")
+    if not trimmed:
+        raise ValueError("`title` must not be blank")
+    if len(trimmed) > TITLE_MAX_LENGTH:
+        raise ValueError(f"`title` must be at most {TITLE_MAX_LENGTH} characters (after trimming spaces)")
+    return trimmed
+
+
+def _checked_description(description: str | None) -> None:
+    """ValueError when `description` breaks a rule."""
+    if description is None:
+        return
+    if "\x00" in description:
+        raise ValueError("`description` must not contain NUL characters")
+    if len(description) > DESCRIPTION_MAX_LENGTH:
+        raise ValueError(f"`description` must be at most {DESCRIPTION_MAX_LENGTH} characters")
 
 
 class ItemWrite(msgspec.Struct, forbid_unknown_fields=True):
@@ -38,7 +59,8 @@ class ItemWrite(msgspec.Struct, forbid_unknown_fields=True):
     status: ItemStatus = ItemStatus.PENDING
 
     def __post_init__(self) -> None:
-        self.title = _trimmed_title(self.title)
+        self.title = _checked_title(self.title)
+        _checked_description(self.description)
 
 
 class ItemPatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,7 +72,9 @@ class ItemPatch(msgspec.Struct, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         if self.title is not msgspec.UNSET:
-            self.title = _trimmed_title(self.title)
+            self.title = _checked_title(self.title)
+        if self.description is not msgspec.UNSET:
+            _checked_description(self.description)
 
     def changes(self) -> dict[str, object]:
         """The fields the client sent, by name."""
