@@ -42,10 +42,17 @@ class Needs:
     """Servers started embedded, under DATA_DIR, when their URL is unset."""
     dev_secrets: bool = False
     """Whether a missing ADMIN_API_KEY and MONITORING_PASSWORD are generated (for this run only)."""
+    strong_secrets: bool = False
+    """Whether the secrets set must be long enough to resist guessing (refused with exit 2 otherwise)."""
+
+
+MIN_SECRET_LENGTH = 16
+"""Characters a secret of a served instance needs at least (`secrets.token_urlsafe(32)` gives 43)."""
+SECRETS = ("ADMIN_API_KEY", "MONITORING_PASSWORD", "METRICS_TOKEN")
 
 
 SERVER = Needs("app run", stdout_is_output=False, traces=True,
-               required=("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY"))
+               required=("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY"), strong_secrets=True)
 DEV_SERVER = Needs("app dev", stdout_is_output=False, traces=True, embedded=("postgres", "redis"), dev_secrets=True)
 TENANTS_CLI = Needs("app tenants", embedded=("postgres", "redis"))
 FLEET_CLI = Needs("python -m app.migrate_tenants", embedded=("postgres",))
@@ -70,6 +77,10 @@ def prepare(needs: Needs) -> Settings:
     missing = [name for name in needs.required if not getattr(settings, name.lower())]
     if missing:
         fail(f"`{needs.command}` needs {', '.join(missing)} (use `app dev` for embedded servers)", code=2)
+    weak = [name for name in SECRETS if 0 < len(getattr(settings, name.lower())) < MIN_SECRET_LENGTH]
+    if needs.strong_secrets and weak:
+        fail(f"{', '.join(weak)} must be at least {MIN_SECRET_LENGTH} characters for `{needs.command}` "
+             "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')", code=2)
     return with_embedded(settings, needs.embedded)
 
 

@@ -117,9 +117,25 @@ async def test_unreachable_redis_fails_fast_and_clearly(kind: str, server_urls: 
     assert result.seconds < FAIL_FAST_SECONDS, f"took {result.seconds:.1f}s"
 
 
+@pytest.mark.parametrize(("name", "value"), [("ADMIN_API_KEY", "k"), ("ADMIN_API_KEY", "short-key-15chr"),
+                                            ("MONITORING_PASSWORD", "pw"), ("METRICS_TOKEN", "tok")])
+async def test_weak_secrets_are_refused(server_urls: dict[str, str], tmp_path: Path, name: str, value: str) -> None:
+    """`app run` refuses (exit 2, one line naming the variable and the minimum) a secret shorter than 16 characters."""
+    env = {**clean_env(), **server_urls, "ADMIN_API_KEY": ADMIN_KEY, name: value}
+    result = await run_app(env, tmp_path)
+    assert result.returncode == 2, result
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert name in lines[0]
+    assert "16 characters" in lines[0]
+    if len(value) > 8:  # a short value occurs in ordinary words; a long one must not be echoed
+        assert value not in result.stderr
+
+
 async def test_both_unreachable_are_both_reported(tmp_path: Path) -> None:
     """With PostgreSQL and Redis both down, one run reports both problems (no fix-one-rerun loop)."""
-    env = {**clean_env(), "DATABASE_URL": UNREACHABLE_POSTGRES, "REDIS_URL": UNREACHABLE_REDIS, "ADMIN_API_KEY": "k"}
+    env = {**clean_env(), "DATABASE_URL": UNREACHABLE_POSTGRES, "REDIS_URL": UNREACHABLE_REDIS,
+           "ADMIN_API_KEY": ADMIN_KEY}
     result = await run_app(env, tmp_path)
     assert result.returncode == 1
     lines = error_lines(result)
