@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from app.asgi import create_app
 from app.console import DEV_SERVER, SERVER, fail, prepare
@@ -68,7 +69,7 @@ def run(host: str, port: int, workers: int) -> None:
         share_metrics_between_workers()
     # One worker serves in this process, already set up; several are spawned processes, each of
     # which sets itself up in `worker_app`.
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings) if workers == 1 else "app.asgi:worker_app",
         factory=workers > 1,
         host=host,
@@ -79,6 +80,28 @@ def run(host: str, port: int, workers: int) -> None:
         log_config=None,
         timeout_graceful_shutdown=30,
     )
+    serve(config)
+
+
+def serve(config: uvicorn.Config) -> None:
+    """Bind, say where (uvicorn's own line is INFO, below the server's log level), then serve until stopped.
+
+    This is `uvicorn.run` with the socket bound first for one worker too, so the line is printed
+    once, by this process, only after the bind succeeded.
+    """
+    sock = config.bind_socket()
+    workers = f"{config.workers} worker{'s' if config.workers > 1 else ''}"
+    click.echo(f"listening on http://{config.host}:{config.port} ({workers}); stop with Ctrl+C or SIGTERM")
+    server = uvicorn.Server(config)
+    try:
+        if config.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    if config.workers == 1 and not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE: the app's lifespan start-up failed
 
 
 def share_metrics_between_workers() -> None:

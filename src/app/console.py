@@ -18,6 +18,7 @@ from typing import Literal, NoReturn
 import click
 
 from app.embedded import start_postgres, start_valkey
+from app.envfile import load_env_file, nearest
 from app.settings import Settings, SettingsError
 from app.telemetry import set_up_process
 
@@ -42,6 +43,9 @@ class Needs:
     """Servers started embedded, under DATA_DIR, when their URL is unset."""
     dev_secrets: bool = False
     """Whether a missing ADMIN_API_KEY and MONITORING_PASSWORD are generated (for this run only)."""
+    creates_data_dir: bool = False
+    """Whether the command may start fresh embedded servers when no dev data directory exists yet
+    (`app dev` does; the CLIs only use the servers of an existing one, found from any project directory)."""
     strong_secrets: bool = False
     """Whether the secrets set must be long enough to resist guessing (refused with exit 2 otherwise)."""
 
@@ -53,7 +57,8 @@ SECRETS = ("ADMIN_API_KEY", "MONITORING_PASSWORD", "METRICS_TOKEN")
 
 SERVER = Needs("app run", stdout_is_output=False, traces=True,
                required=("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY"), strong_secrets=True)
-DEV_SERVER = Needs("app dev", stdout_is_output=False, traces=True, embedded=("postgres", "redis"), dev_secrets=True)
+DEV_SERVER = Needs("app dev", stdout_is_output=False, traces=True, embedded=("postgres", "redis"), dev_secrets=True,
+                   creates_data_dir=True)
 TENANTS_CLI = Needs("app tenants", embedded=("postgres", "redis"))
 FLEET_CLI = Needs("python -m app.migrate_tenants", embedded=("postgres",))
 
@@ -66,6 +71,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def prepare(needs: Needs) -> Settings:
     """Settings from the environment, with the process set up for the command that `needs` describes."""
+    load_env_file()
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -81,16 +87,37 @@ def prepare(needs: Needs) -> Settings:
     if needs.strong_secrets and weak:
         fail(f"{', '.join(weak)} must be at least {MIN_SECRET_LENGTH} characters for `{needs.command}` "
              "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')", code=2)
-    return with_embedded(settings, needs.embedded)
+    return with_embedded(settings, needs)
 
 
-def with_embedded(settings: Settings, servers: tuple[Server, ...]) -> Settings:
-    """`settings` with an embedded server for each of `servers` whose URL is unset (said on stderr)."""
-    unset = [server for server in servers if not getattr(settings, _URL_OF[server])]
+def dev_data_dir(settings: Settings, needs: Needs) -> Path:
+    """Where the dev servers live: DATA_DIR if absolute, else the nearest such directory up from here.
+
+    With none found, `app dev` makes one here; any other command fails, saying how to reach servers,
+    rather than start empty ones in a directory nobody meant (the CLI run from the wrong folder).
+    """
+    configured = Path(settings.data_dir)
+    if configured.is_absolute():
+        return configured
+    found = nearest(settings.data_dir)
+    if found is not None:
+        return found
+    if needs.creates_data_dir:
+        return configured.resolve()
+    fail(f"no dev servers found: no {settings.data_dir}/ in {Path.cwd()} or its parents. Run this command in "
+         "the project directory where `app dev` runs, or export DATABASE_URL and REDIS_URL "
+         "(the `app dev` banner prints both)", code=2)
+
+
+def with_embedded(settings: Settings, needs: Needs) -> Settings:
+    """`settings` with an embedded server for each server `needs` that has no URL set (said on stderr)."""
+    unset = [server for server in needs.embedded if not getattr(settings, _URL_OF[server])]
+    if not unset:
+        return settings
+    data_dir = dev_data_dir(settings, needs)
     for server in unset:
         click.echo(f"note: {_URL_OF[server].upper()} is unset; using the dev {_LABEL_OF[server]} under "
-                   f"{settings.data_dir}/", err=True)
-    data_dir = Path(settings.data_dir).resolve()
+                   f"{data_dir}/", err=True)
     database_url = start_postgres(data_dir) if "postgres" in unset else settings.database_url
     redis_url = start_valkey(data_dir) if "redis" in unset else settings.redis_url
-    return replace(settings, database_url=database_url, redis_url=redis_url)
+    return replace(settings, database_url=database_url, redis_url=redis_url, data_dir=str(data_dir))

@@ -1,4 +1,4 @@
-"""Typed settings read once from environment variables (the only source of configuration).
+"""Typed settings read once from environment variables (which `app.envfile` may fill from `.env`).
 
 Every field maps to one upper-case variable of the same name; `.env.example` documents them and
 `tests/unit/test_settings.py` keeps the two in step.

@@ -24,9 +24,13 @@ RUN_TIMEOUT_SECONDS = 60.0
 
 
 def clean_env(**variables: str) -> dict[str, str]:
-    """The test process's environment without OUR_VARIABLES, plus `variables`."""
+    """The test process's environment without OUR_VARIABLES, plus `variables`.
+
+    `ENV_FILE=` (empty) keeps a developer's `.env` out of every process a test starts; the tests of
+    the env file itself drop it.
+    """
     inherited = {name: value for name, value in os.environ.items() if name not in OUR_VARIABLES}
-    return {**inherited, **variables}
+    return {**inherited, "ENV_FILE": "", **variables}
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.support.processes import Completed, clean_env, finish, free_port, run_cli, spawn_python
+from tests.support.servers import app_env, serving
 from tests.support.tenants import ADMIN_KEY
 
 REQUIRED = ("DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY")
@@ -178,3 +179,13 @@ async def test_run_serves_with_its_admin_key_and_stops_on_sigterm(server_urls: d
             process.kill()
             await process.wait()
     assert not (tmp_path / ".cobreja").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_says_where_it_listens_once(server_urls: dict[str, str], tmp_path: Path, workers: int) -> None:
+    """`app run` prints one `listening on http://HOST:PORT (N worker[s])` line once bound (not one per worker)."""
+    with serving(app_env(**server_urls), tmp_path / "server.log", "--workers", str(workers)) as server:
+        assert httpx.get(server.url("/health")).status_code == 200
+        lines = [line for line in server.log().splitlines() if line.startswith("listening on ")]
+    noun = "worker" if workers == 1 else "workers"
+    assert lines == [f"listening on {server.base_url} ({workers} {noun}); stop with Ctrl+C or SIGTERM"]
