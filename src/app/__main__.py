@@ -91,7 +91,8 @@ def serve(config: uvicorn.Config) -> None:
     """
     sock = config.bind_socket()
     workers = f"{config.workers} worker{'s' if config.workers > 1 else ''}"
-    click.echo(f"listening on http://{config.host}:{config.port} ({workers}); stop with Ctrl+C or SIGTERM")
+    # On stderr: stdout carries only JSON log lines (O3), and this line is for the person starting the server.
+    click.echo(f"listening on http://{config.host}:{config.port} ({workers}); stop with Ctrl+C or SIGTERM", err=True)
     server = uvicorn.Server(config)
     try:
         if config.workers > 1:

@@ -42,18 +42,20 @@ def app_env(**variables: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving(env: dict[str, str], log_path: Path, *args: str, name: str = "app") -> Iterator[LiveServer]:
+def serving(env: dict[str, str], log_path: Path, *args: str, name: str = "app",
+            stderr_path: Path | None = None) -> Iterator[LiveServer]:
     """`python -m app run [args]` on a free port with `env`, until it answers; its process group stopped on exit.
 
+    Its stdout and stderr go to `log_path`, or stderr to `stderr_path` when given (to check stdout alone).
     It runs in a session of its own, so the stop (SIGTERM, then SIGKILL) reaches its workers too.
     """
     port = free_port()
-    with log_path.open("wb") as log:
+    with log_path.open("wb") as log, (stderr_path or log_path).open("ab") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "app", "run", "--host", "127.0.0.1", "--port", str(port), *args],
             env=env,
             stdout=log,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if stderr_path is None else errors,
             start_new_session=True,
         )
     server = LiveServer(f"http://127.0.0.1:{port}", process, log_path, name)

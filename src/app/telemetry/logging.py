@@ -99,7 +99,7 @@ def _file_sinks(directory: Path, level: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     common: dict[str, Any] = {"rotation": ROTATION, "retention": RETENTION, "compression": COMPRESSION,
                               "backtrace": False, "diagnose": False}
-    logger.add(directory / "app.log", level=level, format=_text_line, filter=_not_slow_only, **common)
+    logger.add(directory / "app.log", level=level, format=TEXT_FORMAT + "\n{exception}", filter=_readable, **common)
     logger.add(directory / "structured.jsonl", level=level, format=json_line, filter=_not_slow_only, **common)
     logger.add(directory / "errors.log", level="ERROR", format=TEXT_FORMAT, **common)  # tracebacks included
     logger.add(directory / "performance.log", level="DEBUG", format=json_line, **common,
@@ -111,11 +111,13 @@ def _not_slow_only(record: Record) -> bool:
     return record["extra"].get("slow_only") is not True
 
 
-def _text_line(record: Record) -> str:
-    """app.log's human format; batches of access lines stay JSON, one per line."""
-    if record["extra"].get("kind") == ACCESS_BATCH:
-        return "{message}\n"
-    return TEXT_FORMAT + "\n{exception}"
+def _readable(record: Record) -> bool:
+    """What app.log (text) takes: every record but the access lines.
+
+    Those are JSON batches (structured.jsonl and stdout have them); turning each back into text would
+    cost the logging thread a decode per line.
+    """
+    return record["extra"].get("kind") != ACCESS_BATCH and _not_slow_only(record)
 
 
 def configure_logging(level: str, log_dir: str = "", secrets: tuple[str, ...] = (),

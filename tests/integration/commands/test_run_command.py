@@ -183,7 +183,7 @@ async def test_run_serves_with_its_admin_key_and_stops_on_sigterm(server_urls: d
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_run_says_where_it_listens_once(server_urls: dict[str, str], tmp_path: Path, workers: int) -> None:
-    """`app run` prints one `listening on http://HOST:PORT (N worker[s])` line once bound (not one per worker)."""
+    """`app run` prints one `listening on http://HOST:PORT (N worker[s])` line on stderr once bound (not per worker)."""
     with serving(app_env(**server_urls), tmp_path / "server.log", "--workers", str(workers)) as server:
         assert httpx.get(server.url("/health")).status_code == 200
         lines = [line for line in server.log().splitlines() if line.startswith("listening on ")]

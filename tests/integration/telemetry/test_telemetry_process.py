@@ -86,7 +86,7 @@ def observed(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFacto
         "SLOW_REQUEST_MS": "0.001",
     }
     try:
-        with serving(app_env(**server_urls, **env), stdout) as server:
+        with serving(app_env(**server_urls, **env), stdout, stderr_path=directory / "stderr.log") as server:
             yield Observed(server, receiver, stdout, log_dir)
     finally:
         http_server.shutdown()
@@ -171,12 +171,18 @@ def test_a_malformed_request_id_is_replaced(observed: Observed) -> None:
 
 
 def test_log_files_are_written_under_log_dir(observed: Observed) -> None:
-    """LOG_DIR gets app.log (text), structured.jsonl (JSON), errors.log and performance.log (slow requests)."""
+    """LOG_DIR gets app.log (text only), structured.jsonl (JSON), errors.log and performance.log (slow requests).
+
+    Access lines (JSON) go to structured.jsonl, not to the text file.
+    """
     httpx.get(f"{observed.server.base_url}/health")
     names = {"app.log", "structured.jsonl", "errors.log", "performance.log"}
     wait_for(lambda: all((observed.log_dir / name).exists() for name in names))
     wait_for(lambda: access_lines(observed.log_dir / "performance.log"))
     assert access_lines(observed.log_dir / "structured.jsonl")
+    text = (observed.log_dir / "app.log").read_text()
+    assert text.strip(), "app.log holds the text lines"
+    assert not [line for line in text.splitlines() if line.startswith("{")], "no JSON line in app.log"
 
 
 def test_no_token_or_key_appears_in_any_log(observed: Observed) -> None:
