@@ -47,8 +47,6 @@ VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
 LABEL_MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
 STREAM_SELECTOR = re.compile(r"\{" + LABEL_MATCHER + r"(," + LABEL_MATCHER + r")*\}")
 LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(?P<metric>.+?)\s*,\s*)?(?P<label>[a-zA-Z_]\w*)\s*\)\s*$")
-SAMPLE_LINE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s")
-LABEL_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"')
 
 
 def load_dashboard(path: Path) -> dict[str, Any]:
@@ -234,21 +232,6 @@ def grouping_labels(promql: str) -> list[tuple[tuple[str, ...], set[str]]]:
 
     promql_parser.walk(promql_parser.parse(promql), visit)
     return found
-
-
-def exposed_labels(exposition: str) -> dict[str, set[str]]:
-    """The label names of each series name in a text exposition, read from the sample lines as written.
-
-    Not through prometheus-client's parser: it files the samples of a counter without `_total` (the
-    exporters have many) under `<name>_total`, a name Prometheus never stores.
-    """
-    labels: dict[str, set[str]] = {}
-    for line in exposition.splitlines():
-        sample = SAMPLE_LINE.match(line)
-        if sample:
-            names = labels.setdefault(sample.group("name"), set())
-            names.update(LABEL_PAIR.findall(sample.group("labels") or ""))
-    return labels
 
 
 def overlaps(a: dict[str, int], b: dict[str, int]) -> bool:

@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ops.prometheus_stack import (
     ALERTMANAGER_CONFIG,
@@ -46,6 +45,7 @@ from tests.ops.prometheus_stack import (
 from tests.support.observability import (
     AMTOOL,
     PROMTOOL,
+    exposed_labels,
     exposed_names,
     needs_alertmanager,
     needs_exporters,
@@ -182,18 +182,6 @@ class Live:
     """(series name, label) -> the values seen."""
 
 
-def parse_labels(exposition: str) -> tuple[dict[str, set[str]], dict[tuple[str, str], set[str]]]:
-    """Each sample name's label names, and the values of each (name, label), from a text exposition."""
-    labels: dict[str, set[str]] = {}
-    values: dict[tuple[str, str], set[str]] = {}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            labels.setdefault(sample.name, set()).update(sample.labels)
-            for label, label_value in sample.labels.items():
-                values.setdefault((sample.name, label), set()).add(label_value)
-    return labels, values
-
-
 async def sampled_exposition(http: httpx.AsyncClient) -> str:
     """The app's /metrics once the sampler has published the fleet gauges (within SAMPLER_SECONDS)."""
     deadline = time.monotonic() + SAMPLER_SECONDS
@@ -243,14 +231,9 @@ async def live(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFac
             expositions = [await sampled_exposition(http)]
             for exporter in (postgres, redis):
                 expositions.append((await http.get(f"http://{exporter}/metrics")).text)
-    labels: dict[str, set[str]] = {}
-    values: dict[tuple[str, str], set[str]] = {}
-    for exposition in expositions:
-        more_labels, more_values = parse_labels(exposition)
-        for name, names in more_labels.items():
-            labels.setdefault(name, set()).update(names)
-        for key, seen in more_values.items():
-            values.setdefault(key, set()).update(seen)
+    series = exposed_labels(*expositions)
+    labels = {name: set(seen) for name, seen in series.items()}
+    values = {(name, label): found for name, seen in series.items() for label, found in seen.items()}
     return Live(set().union(*(exposed_names(exposition) for exposition in expositions)), labels, values)
 
 

@@ -41,7 +41,6 @@ from tests.ops.dashboards import (
     STREAM_SELECTOR,
     Query,
     datasource_refs,
-    exposed_labels,
     grouping_labels,
     k6_metric_names,
     load_dashboard,
@@ -58,6 +57,7 @@ from tests.ops.dashboards import (
 )
 from tests.support.observability import (
     DOCKER,
+    exposed_labels,
     exposed_names,
     needs_exporters,
     needs_prometheus,
@@ -331,10 +331,7 @@ async def live(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFac
                 expositions = [await complete_exposition(http)]
                 for exporter in (postgres, redis_exporter):
                     expositions.append((await http.get(f"http://{exporter}/metrics")).text)
-    labels: dict[str, set[str]] = {}
-    for exposition in expositions:
-        for name, names in exposed_labels(exposition).items():
-            labels.setdefault(name, set()).update(names)
+    labels = {name: set(seen) for name, seen in exposed_labels(*expositions).items()}
     return Live(set().union(*(exposed_names(exposition) for exposition in expositions)), labels)
 
 

@@ -60,6 +60,8 @@ needs_exporters = pytest.mark.skipif(
 )
 
 SAMPLE_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+SAMPLE_LINE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s")
+LABEL_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 POLL_SECONDS = 0.25
 
 
@@ -176,6 +178,23 @@ def exposed_names(exposition: str) -> set[str]:
         if name and not line.startswith("#"):
             names.add(name.group(0))
     return names
+
+
+def exposed_labels(*expositions: str) -> dict[str, dict[str, set[str]]]:
+    """For each series name in text expositions: its label names, each with the values seen.
+
+    Read from the sample lines as written, like `exposed_names` (prometheus-client's parser files the
+    samples of a counter without `_total`, which the exporters have many of, under `<name>_total`).
+    """
+    labels: dict[str, dict[str, set[str]]] = {}
+    for exposition in expositions:
+        for line in exposition.splitlines():
+            sample = SAMPLE_LINE.match(line)
+            if sample and not line.startswith("#"):
+                seen = labels.setdefault(sample.group("name"), {})
+                for label, value in LABEL_PAIR.findall(sample.group("labels") or ""):
+                    seen.setdefault(label, set()).add(value)
+    return labels
 
 
 def _wait_for_sample(url: str, line: str, timeout: float = 20.0) -> None:
