@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 
@@ -57,6 +58,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_request_body_bytes,
         state=State({"settings": settings}),
         request_class=CobrejaRequest,
+        cors_config=cors_config(settings.cors_origins),
+    )
+
+
+def cors_config(origins: list[str]) -> CORSConfig | None:
+    """Litestar's CORS for `origins` (None when empty: no CORS headers at all).
+
+    Preflight requests are answered by Litestar's CORS middleware before any guard runs (a preflight
+    carries no credentials); the headers a browser client needs to read are exposed.
+    """
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=origins,
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["X-TOKEN", "X-ADMIN-KEY", "Content-Type", "Authorization", "X-Request-Id", "traceparent"],
+        expose_headers=["Location", "Retry-After", "X-Trace-Id", "X-Request-Id", "WWW-Authenticate"],
+        max_age=600,
     )
 
 

@@ -72,6 +72,9 @@ class Settings:
     """Requests a tenant may make at once before the per-second rate applies."""
     max_request_body_bytes: int = 1_048_576
     """Bodies larger than this are refused with 413."""
+    cors_allow_origins: str = ""
+    """Comma-separated origins (`https://app.example.com`) browsers may call the API from; `*` allows any.
+    Empty: no CORS headers, and browsers keep cross-origin pages out."""
     data_dir: str = ".cobreja"
     """Where `app dev` keeps the embedded servers' data (relative to the working directory)."""
     log_dir: str = ""
@@ -93,6 +96,11 @@ class Settings:
     Empty: only the admin key. `app dev` generates one."""
     monitoring_recording: bool = True
     """Whether each worker records its requests for the dashboard (in process, flushed to Redis every second)."""
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """CORS_ALLOW_ORIGINS as a list (empty: CORS off)."""
+        return [origin.strip() for origin in self.cors_allow_origins.split(",") if origin.strip()]
 
     def __post_init__(self) -> None:
         """Refuse values that would fail later in a less clear way."""
