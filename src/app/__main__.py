@@ -79,6 +79,9 @@ def run(host: str, port: int, workers: int) -> None:
         log_level="warning",
         log_config=None,
         timeout_graceful_shutdown=30,
+        # uvicorn replaces a worker that misses its 5 s health ping; on a busy host a worker still
+        # starting (pool, Redis, listener) can miss it, and the replacements then churn in a loop.
+        timeout_worker_healthcheck=30,
     )
     serve(config)
 
