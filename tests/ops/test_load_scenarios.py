@@ -9,6 +9,7 @@ are checked against docker/k6/METRICS.md with a real Prometheus.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -33,7 +34,7 @@ from tests.ops.load import (
 )
 from tests.support.observability import needs_prometheus, running_prometheus
 from tests.support.servers import LiveServer, app_env, serving
-from tests.support.tenants import ADMIN_HEADERS, ADMIN_KEY
+from tests.support.tenants import ADMIN_KEY, listed_slugs
 
 VERSION = k6_version()
 pytestmark = pytest.mark.skipif(
@@ -51,10 +52,13 @@ def live(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
 
 
 def tenant_slugs(live: LiveServer) -> set[str]:
-    """Every tenant the server knows, through the admin API."""
-    response = httpx.get(live.url("/admin/tenants"), headers=ADMIN_HEADERS, timeout=10.0)
-    assert response.status_code == 200, response.text
-    return {tenant["slug"] for tenant in response.json()}
+    """Every tenant the server knows, through the admin API (page after page)."""
+
+    async def fetch() -> set[str]:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            return await listed_slugs(http, live.base_url)
+
+    return asyncio.run(fetch())
 
 
 def scenario(script: str, live: LiveServer, directory: Path, **variables: str) -> K6Run:

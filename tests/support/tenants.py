@@ -69,3 +69,20 @@ async def wait_until_redis_trusted(app: Litestar, within: float = TRUSTED_REDIS_
         if time.monotonic() > deadline:
             raise TimeoutError(f"the app did not trust Redis within {within}s (see the invalidation listener's log)")
         await asyncio.sleep(0.02)
+
+
+PAGE = 1000
+"""The largest page GET /admin/tenants gives."""
+
+
+async def listed_slugs(http: httpx.AsyncClient, base_url: str = "") -> set[str]:
+    """Every slug GET /admin/tenants lists, page after page (the session's database holds many tenants)."""
+    slugs: set[str] = set()
+    while True:
+        response = await http.get(f"{base_url}/admin/tenants", params={"limit": PAGE, "offset": len(slugs)},
+                                  headers=ADMIN_HEADERS)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        slugs.update(tenant["slug"] for tenant in page["tenants"])
+        if not page["tenants"] or len(slugs) >= page["total"]:
+            return slugs

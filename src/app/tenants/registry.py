@@ -8,7 +8,7 @@ from typing import Any, cast
 from piccolo.columns.combination import Where
 from piccolo.query.functions.aggregate import Count
 
-from app.tenants.structs import TenantOut, TenantRecord
+from app.tenants.structs import TenantOut, TenantPage, TenantRecord
 from app.tenants.tables import TENANT_ID, Tenant, TenantToken
 
 _TENANT_COLUMNS = (
@@ -56,6 +56,16 @@ async def all_tenants() -> list[TenantOut]:
     """Every registered tenant, oldest first."""
     rows = await Tenant.select(*_TENANT_COLUMNS).order_by(Tenant.created_at).order_by(TENANT_ID)
     return [_out(row) for row in rows]
+
+
+async def tenant_page(limit: int, offset: int, status: str | None = None) -> TenantPage:
+    """One page of tenants, oldest first, and how many match `status` (all when None)."""
+    query = Tenant.select(*_TENANT_COLUMNS).order_by(Tenant.created_at).order_by(TENANT_ID).limit(limit).offset(offset)
+    counted = Tenant.count()
+    if status is not None:
+        query, counted = query.where(Tenant.status == status), counted.where(Tenant.status == status)
+    rows = await query
+    return TenantPage(tenants=[_out(row) for row in rows], total=await counted, limit=limit, offset=offset)
 
 
 async def tenants_by_status() -> dict[str, int]:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 
 from app.openapi import problem_responses
 from app.tenants.guard import admin_guard
 from app.tenants.service import TenantService
-from app.tenants.structs import TenantCreate, TenantCreated, TenantOut
+from app.tenants.structs import TenantCreate, TenantCreated, TenantOut, TenantPage, TenantStatus
 
 
 async def provide_tenant_service(request: Request[Any, Any, Any]) -> TenantService:
@@ -21,6 +21,8 @@ async def provide_tenant_service(request: Request[Any, Any, Any]) -> TenantServi
 
 
 _ONE = problem_responses(401, 404, 422, 500, 503)
+MAX_PAGE = 1000
+MAX_OFFSET = 2**31 - 1
 
 
 class AdminTenantController(Controller):
@@ -44,10 +46,16 @@ class AdminTenantController(Controller):
         """Create schema, migrations, registry row and token atomically."""
         return await tenants.create(data.slug)
 
-    @get("/", responses=problem_responses(401, 500, 503), summary="List tenants")
-    async def list_tenants(self, tenants: NamedDependency[TenantService]) -> list[TenantOut]:
-        """Every tenant, oldest first."""
-        return await tenants.list_tenants()
+    @get("/", responses=problem_responses(400, 401, 500, 503), summary="List tenants, oldest first")
+    async def list_tenants(
+        self,
+        tenants: NamedDependency[TenantService],
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description=f"page size (max {MAX_PAGE})")] = 100,
+        offset: Annotated[int, Parameter(ge=0, le=MAX_OFFSET, description="tenants to skip")] = 0,
+        status: Annotated[TenantStatus | None, Parameter(description="only tenants in this status")] = None,
+    ) -> TenantPage:
+        """One page of tenants and the total matching `status`."""
+        return await tenants.page(limit, offset, status)
 
     @get("/{slug:str}", responses=_ONE, summary="Show a tenant")
     async def show_tenant(self, slug: FromPath[str], tenants: NamedDependency[TenantService]) -> TenantOut:

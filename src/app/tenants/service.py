@@ -17,7 +17,7 @@ from app.tenants.errors import TenantExists, TenantNotFound
 from app.tenants.fleet.schema import enter_schema, migrate_tenant_schema
 from app.tenants.naming import schema_for
 from app.tenants.resolver import TokenCache
-from app.tenants.structs import TenantCreated, TenantOut, TenantRecord, TenantStatus
+from app.tenants.structs import TenantCreated, TenantOut, TenantPage, TenantRecord, TenantStatus
 from app.tenants.tables import TenantToken
 from app.tenants.template import clone_schema, ensure_template
 from app.tenants.token_store import TOMBSTONE, TokenStore, encode_record
@@ -71,6 +71,10 @@ class TenantService:
     async def list_tenants(self) -> list[TenantOut]:
         """Every tenant, oldest first."""
         return await registry.all_tenants()
+
+    async def page(self, limit: int, offset: int, status: str | None = None) -> TenantPage:
+        """One page of tenants (oldest first) in `status` (any when None), and how many there are."""
+        return await registry.tenant_page(limit, offset, status)
 
     async def suspend(self, slug: str) -> TenantOut:
         """Refuse the tenant's requests (403) until resumed; its data and token are kept."""

@@ -39,6 +39,15 @@ class TenantOut(msgspec.Struct):
     updated_at: datetime
 
 
+class TenantPage(msgspec.Struct):
+    """One page of tenants, oldest first, with the total matching the filter."""
+
+    tenants: list[TenantOut]
+    total: int
+    limit: int
+    offset: int
+
+
 class TenantCreated(msgspec.Struct):
     """The answer to a creation: the tenant and its token, shown this once and never again."""
 

@@ -393,7 +393,7 @@ def test_dev_honours_configured_servers_and_admin_key(
         assert made.status_code == 201, made.text
         tenants = httpx.get(server.base_url + "/admin/tenants", headers={"X-ADMIN-KEY": ADMIN_KEY})
         assert tenants.status_code == 200
-        assert [t["slug"] for t in tenants.json()] == ["demo"]
+        assert [t["slug"] for t in tenants.json()["tenants"]] == ["demo"]
 
         assert stop(server)[0] == 0
         assert wait_for_no_leftovers(server) == []
