@@ -39,4 +39,4 @@ async def test_bad_paging_is_a_400(client: httpx.AsyncClient, admin_headers: dic
     """Out-of-range or malformed paging parameters → 400 problem+json naming the parameter."""
     response = await client.get(f"/admin/tenants?{query}", headers=admin_headers)
     body = assert_problem(response, 400)
-    assert body["errors"][0]["field"] == query.split("=")[0]
+    assert body["errors"][0]["field"] == query.split("=", maxsplit=1)[0]
