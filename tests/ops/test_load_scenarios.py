@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -33,6 +35,7 @@ from tests.ops.load import (
     run_k6,
 )
 from tests.support.observability import needs_prometheus, running_prometheus
+from tests.support.processes import clean_env, free_port, stop_process_group, wait_until_up
 from tests.support.servers import LiveServer, app_env, serving
 from tests.support.tenants import ADMIN_KEY, listed_slugs
 
@@ -239,3 +242,25 @@ def test_remote_write_stores_the_documented_k6_metric_names(live: LiveServer, tm
         f"not written: {sorted(documented_k6_metrics() - names)}\n{prometheus.log_tail()}"
     )
     assert scenarios == {"list"}
+
+
+def test_basic_list_runs_against_app_dev_as_the_readme_says(tmp_path: Path) -> None:
+    """The README's command without Docker works literally: `app dev`, then `k6 run basic-list.js` with its admin key.
+
+    `app dev` starts in an empty folder (embedded servers, demo tenant); the key is read from its banner.
+    """
+    port = free_port()
+    with (tmp_path / "dev.log").open("wb") as log:
+        dev = subprocess.Popen([sys.executable, "-m", "app", "dev", "--port", str(port)], cwd=tmp_path,
+                               env=clean_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", dev, timeout=60.0)
+        banner = (tmp_path / "dev.log").read_text()
+        admin_key = re.search(r"Admin key\s+(\S+)", banner)
+        assert admin_key, banner
+        run = run_k6("basic-list.js", tmp_path, {"BASE_URL": f"http://127.0.0.1:{port}",
+                                                 "ADMIN_API_KEY": admin_key.group(1), **SHORT})
+        assert run.returncode == 0, run.output()
+        assert run.failed_thresholds() == set(), run.output()
+    finally:
+        stop_process_group(dev)
