@@ -61,7 +61,9 @@ async def test_concurrent_detailed_calls_cost_one_computation(
     """16 concurrent /health/detailed calls on an expired cache run one report and one scan of the tenants.
 
     The scan reads every tenant's migration table; counted here by the SQL statements the app ran
-    (the timed connection counts each). Before, each of the 16 callers ran its own scan.
+    (the timed connection counts each). Before, each of the 16 callers ran its own scan. The process's
+    background samplers may run a statement or two inside the window, so the bound is "less than two
+    scans", not "exactly one": sixteen scans would be sixteen times as many.
     """
     await make_tenant(client)
     monkeypatch.setattr(app.state, "health", HealthMonitor("cobreja", "test", app.state.redis))  # nothing cached
@@ -78,7 +80,7 @@ async def test_concurrent_detailed_calls_cost_one_computation(
     assert monitor.report is not None
     assert monitor.report.computations == 1
     assert one_call > 2  # the scan ran (a statement per tenant schema at least)
-    assert sixteen_calls == one_call
+    assert sixteen_calls < 2 * one_call, (sixteen_calls, one_call)
 
 
 async def test_stale_pending_count_is_answered_while_refreshed(app: Litestar, client: httpx.AsyncClient) -> None:
