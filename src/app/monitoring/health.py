@@ -18,12 +18,13 @@ class HealthController(Controller):
     path = "/health"
     tags = ["health"]
 
-    @get("/", summary="Liveness: the process answers")
+    @get("/", summary="Liveness: the process answers", operation_id="getLiveness")
     async def live(self) -> dict[str, str]:
         """Answers without touching any dependency."""
         return {"status": "ok"}
 
-    @get("/ready", summary="Readiness: PostgreSQL runs what requests need", responses=problem_responses(503))
+    @get("/ready", summary="Readiness: PostgreSQL runs what requests need", responses=problem_responses(503),
+         operation_id="getReadiness")
     async def ready(self) -> dict[str, Any]:
         """200 when PostgreSQL runs a tenant-like transaction twice within 1.5 s, else 503.
 
@@ -36,6 +37,7 @@ class HealthController(Controller):
         return {"status": "ready", "database_ms": database.response_time_ms}
 
     @get("/detailed", summary="Every dependency, migrations and system usage", guards=[monitoring_guard],
+         operation_id="getHealthReport",
          responses=problem_responses(401, 503), security=[{"AdminKey": []}, {"MonitoringPassword": []}])
     async def detailed(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         """`healthy`, `degraded` (Redis down) or `unhealthy` (PostgreSQL down: 503), with each check.

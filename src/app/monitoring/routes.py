@@ -33,7 +33,7 @@ class MonitoringController(Controller):
     tags = ["monitoring"]
     guards = [monitoring_guard]
 
-    @get("/", summary="The monitoring dashboard (HTML page)", media_type=MediaType.HTML,
+    @get("/", summary="The monitoring dashboard (HTML page)", media_type=MediaType.HTML, operation_id="getDashboard",
          responses=problem_responses(401), security=[{"AdminKey": []}, {"MonitoringPassword": []}])
     async def page(self, request: Request[Any, Any, Any]) -> Response[bytes] | Redirect:
         """The page; it reads `api/metrics` every 5 s. `/monitoring` redirects here (relative asset URLs)."""
@@ -44,6 +44,7 @@ class MonitoringController(Controller):
                         headers={"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-store"})
 
     @get("/api/metrics", summary="Every dashboard figure and panel, as one JSON document",
+         operation_id="getMonitoringDocument",
          responses=problem_responses(401), security=[{"AdminKey": []}, {"MonitoringPassword": []}])
     async def metrics(self, request: Request[Any, Any, Any]) -> Response[MonitoringDocument]:
         """Traffic of every worker (about a second behind), dependencies, tenants, health and background work."""

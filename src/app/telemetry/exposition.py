@@ -79,8 +79,9 @@ class MetricsController(Controller):
     path = "/metrics"
     tags = ["monitoring"]  # noqa: RUF012  (Litestar reads this class attribute)
 
-    @get(summary="Prometheus metrics", description="Prometheus text format, or OpenMetrics when the Accept "
-         "header asks for application/openmetrics-text (then histogram buckets carry trace-id exemplars).")
+    @get(summary="Prometheus metrics", operation_id="getMetrics",
+         description="Prometheus text format, or OpenMetrics when the Accept header asks for "
+         "application/openmetrics-text (then histogram buckets carry trace-id exemplars).")
     async def metrics(self, request: Request) -> Response[bytes]:  # type: ignore[type-arg]
         """All metrics in the format the scraper accepts."""
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))

@@ -20,7 +20,7 @@ async def provide_tenant_service(request: Request[Any, Any, Any]) -> TenantServi
     return service
 
 
-_ONE = problem_responses(401, 404, 422, 500, 503)
+_ONE = problem_responses(400, 401, 404, 422, 500, 503)
 MAX_PAGE = 1000
 MAX_OFFSET = 2**31 - 1
 
