@@ -17,7 +17,7 @@ from app.head import HeadAnsweredAsGet
 from app.items import ItemController
 from app.memory import settle_after_start_up
 from app.monitoring import HealthController, HealthMonitor, dashboard, monitoring_routes, recorder_for
-from app.openapi import openapi_config
+from app.openapi import docs_assets_router, openapi_config
 from app.paths import NormalisedPathsOnly
 from app.request import CobrejaRequest
 from app.settings import Settings
@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await db.stop_pool()
 
     return HeadAnsweredAsGet(
-        route_handlers=[HealthController, ItemController, AdminTenantController, *monitoring_routes()],
+        route_handlers=[HealthController, ItemController, AdminTenantController, *monitoring_routes(),
+                        docs_assets_router()],
         lifespan=[lifespan],
         middleware=[NormalisedPathsOnly()],
         plugins=[ProblemDetailsPlugin(problem_details_config()), TelemetryPlugin(telemetry)],

@@ -38,7 +38,7 @@ def print_banner(settings: Settings, demo_token: str, host: str, port: int) -> N
         "",
         "Cobreja dev server",
         f"  API            {base}/items",
-        f"  API docs       {base}/schema  (Swagger UI: {base}/schema/swagger)",
+        f"  API docs       {base}/schema  (Swagger UI, works offline; ReDoc: {base}/schema/redoc)",
         f"  Health         {base}/health",
         f"  Metrics        {base}/metrics",
         f"  Dashboard      {base}/monitoring/  (any user name, password {settings.monitoring_password})",

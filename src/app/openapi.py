@@ -1,15 +1,31 @@
-"""OpenAPI pieces shared by route modules: the problem+json shape and the security schemes (I4)."""
+"""OpenAPI pieces shared by route modules: the problem+json shape, the security schemes and the docs UIs (I4).
+
+The docs UIs (Swagger UI at /schema and /schema/swagger, ReDoc at /schema/redoc) load their scripts
+and styles from `docs_assets/`, served by the app, never from a CDN: they work offline, and a
+browser on the service's network needs nothing else.
+"""
 
 from __future__ import annotations
 
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import msgspec
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import RedocRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.router import Router
+from litestar.static_files import create_static_files_router
+
+DOCS_ASSETS = Path(__file__).parent / "docs_assets"
+DOCS_ASSETS_PATH = "/schema/assets"
+_SWAGGER = f"{DOCS_ASSETS_PATH}/swagger-ui"
+_FAVICON = f"<link rel='icon' type='image/png' href='{_SWAGGER}/favicon-32x32.png'>"
+_REDOC_STYLE = ("<style>body { margin: 0; padding: 0 } "
+                # ReDoc's "API docs by Redocly" footer draws its logo from cdn.redoc.ly; offline it is a broken image.
+                "a[href*='redocly.com'] { display: none }</style>")
 
 
 class FieldError(msgspec.Struct):
@@ -55,14 +71,20 @@ def operation_id(route_handler: HTTPRouteHandler, _method: Any, _path: list[Any]
 
 
 def openapi_config(version: str) -> OpenAPIConfig:
-    """OpenAPI 3.1 at /schema with Swagger UI, ReDoc and Scalar, and both API-key schemes."""
+    """OpenAPI 3.1 at /schema with Swagger UI and ReDoc (offline), and the security schemes."""
     return OpenAPIConfig(
         title="Cobreja",
         version=version,
         description="Multi-tenant Items API: one PostgreSQL schema per tenant, chosen by X-TOKEN.",
         path="/schema",
         operation_id_creator=operation_id,
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(), RedocRenderPlugin()],
+        render_plugins=[
+            SwaggerRenderPlugin(js_url=f"{_SWAGGER}/swagger-ui-bundle.js", css_url=f"{_SWAGGER}/swagger-ui.css",
+                                standalone_preset_js_url=f"{_SWAGGER}/swagger-ui-standalone-preset.js",
+                                favicon=_FAVICON, path=["/", "/swagger"]),
+            RedocRenderPlugin(js_url=f"{DOCS_ASSETS_PATH}/redoc/redoc.standalone.js", google_fonts=False,
+                              favicon=_FAVICON, style=_REDOC_STYLE),
+        ],
         components=Components(
             security_schemes={
                 "TenantToken": SecurityScheme(
@@ -85,3 +107,9 @@ def openapi_config(version: str) -> OpenAPIConfig:
             }
         ),
     )
+
+
+def docs_assets_router() -> Router:
+    """The docs UIs' vendored scripts and styles at /schema/assets (public, like the docs themselves)."""
+    return create_static_files_router(path=DOCS_ASSETS_PATH, directories=[DOCS_ASSETS], include_in_schema=False,
+                                      name="docs-assets")
