@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from litestar.datastructures import ResponseHeader
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
@@ -113,3 +114,16 @@ def docs_assets_router() -> Router:
     """The docs UIs' vendored scripts and styles at /schema/assets (public, like the docs themselves)."""
     return create_static_files_router(path=DOCS_ASSETS_PATH, directories=[DOCS_ASSETS], include_in_schema=False,
                                       name="docs-assets")
+
+
+def documented_header(name: str, description: str) -> ResponseHeader:
+    """A response header shown in the OpenAPI document only (the app sets it elsewhere)."""
+    return ResponseHeader(name=name, description=description, documentation_only=True)
+
+
+TRACE_HEADERS = [
+    documented_header("X-Trace-Id", "The OpenTelemetry trace id of this request (when it was traced)."),
+    documented_header("X-Request-Id", "This request's id (the caller's X-Request-Id when sane, else a new one)."),
+]
+"""Headers every response carries (set by the telemetry layer)."""
+LOCATION = [documented_header("Location", "The path of the resource just created.")]

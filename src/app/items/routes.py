@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 from app.db import TenantScope
 from app.items import service
 from app.items.structs import ItemOut, ItemPage, ItemPatch, ItemStatus, ItemWrite
-from app.openapi import problem_responses
+from app.openapi import LOCATION, problem_responses
 from app.tenants import provide_tenant_db, tenant_guard
 
 MAX_OFFSET = 2**31 - 1
@@ -42,7 +42,7 @@ class ItemController(Controller):
         """One page of the tenant's items and the total matching `status`."""
         return await tenant_db.run(lambda: service.list_items(limit, offset, status))
 
-    @post("/", status_code=201, responses=_CREATE, summary="Create an item")
+    @post("/", status_code=201, responses=_CREATE, summary="Create an item", response_headers=LOCATION)
     async def create_item(
         self, tenant_db: NamedDependency[TenantScope], data: JSONBody[ItemWrite]
     ) -> Response[ItemOut]:

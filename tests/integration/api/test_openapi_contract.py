@@ -49,3 +49,13 @@ def test_every_error_response_is_a_problem(document: dict[str, Any]) -> None:
                 if list(content) != ["application/problem+json"] or not schema.get("$ref", "").endswith("/Problem"):
                     wrong.append(f"{method} {path} {status}: {content}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_response_headers_are_documented(document: dict[str, Any]) -> None:
+    """`Location` on the 201 of POST /items; `X-Trace-Id` and `X-Request-Id` on every success response."""
+    created = document["paths"]["/items"]["post"]["responses"]["201"]["headers"]
+    assert "Location" in created
+    for method, path, operation in operations(document):
+        for status, response in operation["responses"].items():
+            if status.startswith("2"):
+                assert {"X-Trace-Id", "X-Request-Id"} <= set(response.get("headers", {})), f"{method} {path} {status}"
