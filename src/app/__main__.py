@@ -20,6 +20,7 @@ from uvicorn.supervisors import Multiprocess
 from app.asgi import create_app
 from app.console import DEV_SERVER, SERVER, fail, prepare
 from app.dev import prepare_dev, print_banner
+from app.http_protocol import LimitedHttpToolsProtocol
 from app.preflight import preflight
 from app.tenants import tenants_command
 
@@ -45,7 +46,8 @@ def dev(host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     # log_config=None: uvicorn's loggers propagate into loguru (set up by `prepare`) instead of
     # getting uvicorn's own handlers.
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning", log_config=None)
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning", log_config=None,
+                http=LimitedHttpToolsProtocol)
 
 
 @main.command()
@@ -79,6 +81,7 @@ def run(host: str, port: int, workers: int) -> None:
         log_level="warning",
         log_config=None,
         timeout_graceful_shutdown=30,
+        http=LimitedHttpToolsProtocol,
         # uvicorn replaces a worker that misses its 5 s health ping; on a busy host a worker still
         # starting (pool, Redis, listener) can miss it, and the replacements then churn in a loop.
         timeout_worker_healthcheck=30,
