@@ -17,7 +17,7 @@ from app.head import HeadAnsweredAsGet
 from app.items import ItemController
 from app.memory import settle_after_start_up
 from app.monitoring import HealthController, HealthMonitor, dashboard, monitoring_routes, recorder_for
-from app.openapi import TRACE_HEADERS, docs_assets_router, openapi_config
+from app.openapi import TRACE_HEADERS, docs_assets_router, document_retry_after, openapi_config
 from app.paths import NormalisedPathsOnly
 from app.request import CobrejaRequest
 from app.settings import Settings
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_class=CobrejaRequest,
         cors_config=cors_config(settings.cors_origins),
         response_headers=TRACE_HEADERS,
+        on_startup=[document_retry_after],
     )
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from litestar import Litestar
 from litestar.datastructures import ResponseHeader
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Schema, SecurityScheme
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
 
@@ -127,3 +128,22 @@ TRACE_HEADERS = [
 ]
 """Headers every response carries (set by the telemetry layer)."""
 LOCATION = [documented_header("Location", "The path of the resource just created.")]
+
+
+RETRY_AFTER = OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER),
+                            description="Seconds to wait before retrying.")
+RETRY_STATUSES = ("429", "503")
+
+
+def document_retry_after(app: Litestar) -> None:
+    """Add `Retry-After` to every documented 429 and 503 of the app's OpenAPI document (done at start-up).
+
+    Litestar's `ResponseSpec` (how `problem_responses` documents errors) has no headers, so the header is
+    added to the built document once, before it is first served.
+    """
+    for path_item in (app.openapi_schema.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch", "head"):
+            operation = getattr(path_item, method, None)
+            for status, response in ((operation.responses or {}) if operation else {}).items():
+                if status in RETRY_STATUSES and isinstance(response, OpenAPIResponse):
+                    response.headers = {**(response.headers or {}), "Retry-After": RETRY_AFTER}

@@ -59,3 +59,12 @@ def test_response_headers_are_documented(document: dict[str, Any]) -> None:
         for status, response in operation["responses"].items():
             if status.startswith("2"):
                 assert {"X-Trace-Id", "X-Request-Id"} <= set(response.get("headers", {})), f"{method} {path} {status}"
+
+
+def test_retry_after_is_documented_on_429_and_503(document: dict[str, Any]) -> None:
+    """Every documented 429 and 503 names the `Retry-After` header the service sends with them."""
+    missing = [f"{method} {path} {status}" for method, path, operation in operations(document)
+               for status, response in operation["responses"].items()
+               if status in ("429", "503") and "Retry-After" not in response.get("headers", {})]
+    assert not missing, missing
+    assert any(status == "429" for _, _, op in operations(document) for status in op["responses"])
