@@ -8,30 +8,22 @@ X-TOKEN and "Try it out" runs GET /items against the running app.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from tests.support.browser import NEEDS_BROWSER, chromium
 from tests.support.servers import LiveServer, app_env, serving
 from tests.support.tenants import Tenant, make_tenant
 
-try:
-    from playwright.async_api import Browser, Page, Route, async_playwright
-except ImportError:  # a dev dependency; absent only in a stripped environment
-    HAVE_PLAYWRIGHT = False
-else:
-    HAVE_PLAYWRIGHT = True
+if TYPE_CHECKING:
+    from playwright.async_api import Page, Route
 
-CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 20_000
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not HAVE_PLAYWRIGHT, reason="the Python package playwright is not installed (uv sync)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium; .ci/run does)"),
-]
+pytestmark = NEEDS_BROWSER
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +46,10 @@ async def offline_page(docs_server: LiveServer) -> AsyncIterator[tuple[Page, lis
             refused.append(route.request.url)
             await route.abort()
 
-    async with async_playwright() as playwright:
-        browser: Browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            page = await browser.new_page()
-            await page.route("**/*", only_the_app)
-            yield page, refused
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.route("**/*", only_the_app)
+        yield page, refused
 
 
 @pytest.mark.parametrize("path", ["/schema", "/schema/swagger"])

@@ -18,24 +18,20 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
 import pytest
 
 from app.monitoring import document as doc
+from tests.support.browser import NEEDS_BROWSER, chromium
 from tests.support.servers import LiveServer, app_env, serving
 from tests.support.tenants import Tenant, make_tenant
 
-try:
-    from playwright.async_api import Browser, ConsoleMessage, Page, Request, Route, ViewportSize, async_playwright
-except ImportError:  # a dev dependency; absent only in a stripped environment
-    HAVE_PLAYWRIGHT = False
-else:
-    HAVE_PLAYWRIGHT = True
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, ConsoleMessage, Page, Request, Route, ViewportSize
 
-CHROMIUM = Path("/usr/bin/chromium")
 STATIC_DIR = Path(doc.__file__).parent / "static"
 PASSWORD = "e2e-monitoring-password-0123"
 NO_DATA = "No data yet"
@@ -53,11 +49,7 @@ PANELS_WITH_DATA = (
 """Panels that must show figures once the server has answered the traffic below."""
 CHARTS = ("response-chart", "errors-chart")
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not HAVE_PLAYWRIGHT, reason="the Python package playwright is not installed (uv sync)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium; .ci/run does)"),
-]
+pytestmark = NEEDS_BROWSER
 
 # What a canvas holds: its size, and how many of its pixels are saturated (a series, not axes or grid).
 CANVAS_INK = """(id) => {
@@ -104,12 +96,8 @@ class PageLog:
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     """Headless Debian Chromium, driven by Playwright."""
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with chromium() as launched:
+        yield launched
 
 
 async def canvas_ink(page: Page, chart_id: str) -> dict[str, int]:

@@ -42,6 +42,7 @@ from tests.ops.prometheus_stack import (
     selectors,
     webhook,
 )
+from tests.ops.traffic import exercise_items_api
 from tests.support.observability import (
     AMTOOL,
     PROMTOOL,
@@ -208,21 +209,7 @@ async def live(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFac
         running_redis_exporter(server_urls["REDIS_URL"], directory) as redis,
     ):
         async with httpx.AsyncClient(base_url=app.base_url, timeout=10.0) as http:
-            tenant = await make_tenant(http, prefix="alerts")
-            created = await http.post("/items", json={"title": "alert"}, headers=tenant.headers)
-            assert created.status_code == 201, created.text
-            item = f"/items/{created.json()['id']}"
-            for method, path, body, status in [
-                ("GET", "/items", None, 200),
-                ("GET", item, None, 200),
-                ("PUT", item, {"title": "replaced"}, 200),
-                ("PATCH", item, {"status": "done"}, 200),
-                ("DELETE", item, None, 204),
-            ]:
-                response = await http.request(method, path, json=body, headers=tenant.headers)
-                assert response.status_code == status, (method, path, response.text)
-            assert (await http.get("/items")).status_code == 401
-            assert (await http.get("/items", headers={"X-TOKEN": "no-such-token"})).status_code == 401
+            await exercise_items_api(http, await make_tenant(http, prefix="alerts"))
             for probe in ("/health", "/health/ready"):
                 assert (await http.get(probe)).status_code == 200
             detailed = await http.get("/health/detailed", auth=("monitoring", MONITORING_PASSWORD))

@@ -55,6 +55,7 @@ from tests.ops.dashboards import (
     substituted,
     used_variables,
 )
+from tests.ops.traffic import exercise_items_api
 from tests.support.observability import (
     DOCKER,
     exposed_labels,
@@ -311,20 +312,7 @@ async def live(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFac
                 tenant = await make_tenant(http, prefix="dash")
                 again = await http.post("/admin/tenants", json={"slug": tenant.slug}, headers=ADMIN_HEADERS)
                 assert again.status_code == 409, again.text
-                created = await http.post("/items", json={"title": "dashboard"}, headers=tenant.headers)
-                assert created.status_code == 201, created.text
-                item = f"/items/{created.json()['id']}"
-                for method, path, body, status in [
-                    ("GET", "/items", None, 200),
-                    ("GET", item, None, 200),
-                    ("PUT", item, {"title": "replaced"}, 200),
-                    ("PATCH", item, {"status": "done"}, 200),
-                    ("DELETE", item, None, 204),
-                ]:
-                    response = await http.request(method, path, json=body, headers=tenant.headers)
-                    assert response.status_code == status, (method, path, response.text)
-                assert (await http.get("/items")).status_code == 401
-                assert (await http.get("/items", headers={"X-TOKEN": "no-such-token"})).status_code == 401
+                await exercise_items_api(http, tenant)
                 redis_relay.cut()
                 later = await make_tenant(http, prefix="dash")
                 assert (await http.get("/items", headers=later.headers)).status_code == 200
