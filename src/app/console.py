@@ -71,8 +71,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def prepare(needs: Needs) -> Settings:
     """Settings from the environment, with the process set up for the command that `needs` describes."""
-    load_env_file()
     try:
+        load_env_file()
         settings = Settings.from_env()
     except SettingsError as exc:
         fail(str(exc), code=2)

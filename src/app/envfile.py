@@ -13,6 +13,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from app.settings import SettingsError
+
 ENV_FILE_VARIABLE = "ENV_FILE"
 
 
@@ -37,9 +39,12 @@ def load_env_file() -> Path | None:
     """Put the variables of the env file into `os.environ`, except those the environment already sets.
 
     A variable set to an empty string in the environment counts as unset (as everywhere in the
-    settings), so the file's value applies. Returns the file read, if any.
+    settings), so the file's value applies. Returns the file read, if any; an ENV_FILE that names no
+    file is a SettingsError (a typo must not silently drop the configuration).
     """
     path = env_file()
+    if path is not None and not path.is_file() and ENV_FILE_VARIABLE in os.environ:
+        raise SettingsError(f"{ENV_FILE_VARIABLE}={str(path)!r} is not a file")
     if path is None or not path.is_file():
         return None
     for name, value in dotenv_values(path).items():

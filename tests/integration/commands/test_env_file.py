@@ -87,3 +87,11 @@ async def test_the_cli_finds_the_dev_servers_from_a_subdirectory(tmp_path: Path)
     assert listed.returncode == 0, listed.stderr
     assert str(project / ".cobreja") in listed.stderr
     assert not (below / ".cobreja").exists()
+
+
+async def test_an_env_file_variable_naming_no_file_is_refused(tmp_path: Path) -> None:
+    """ENV_FILE pointing at a missing file → exit 2 naming ENV_FILE (a typo never silently drops the configuration)."""
+    result = await run_cli("tenants", "list", env=clean_env(ENV_FILE=str(tmp_path / "missing.env")), cwd=tmp_path)
+    assert result.returncode == 2, result
+    assert "ENV_FILE" in result.stderr
+    assert not (tmp_path / ".cobreja").exists()
